@@ -1,0 +1,216 @@
+//! Who is calling, and may they: the caller's organisation comes from its certificate (the
+//! USCC in a SAN URI or the subject CN); its role and status come from the server's own
+//! registry. Every RPC declares the roles that may call it.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use tonic::{Request, Response, Status};
+
+use super::{ApiError, AppState};
+use crate::audit::NewEntry;
+use crate::org::{Caller, OrgStatus, Organisation, Role};
+use crate::tls::PeerInfo;
+
+/// An RPC and the roles allowed to call it.
+#[derive(Debug)]
+pub struct Rpc {
+    pub name: &'static str,
+    pub roles: &'static [Role],
+}
+
+impl Rpc {
+    pub const CHECK: Rpc = Rpc {
+        name: "CheckService.Check",
+        roles: &[Role::Employer, Role::Bureau],
+    };
+    pub const REGISTRY_IMPORT: Rpc = Rpc {
+        name: "RegistryService.Import",
+        roles: &[Role::Registrar],
+    };
+    pub const REGISTRY_REVOKE: Rpc = Rpc {
+        name: "RegistryService.Revoke",
+        roles: &[Role::Registrar],
+    };
+    pub const REGISTRY_SEAL: Rpc = Rpc {
+        name: "RegistryService.Seal",
+        roles: &[Role::Registrar],
+    };
+    pub const ORG_ENROLL: Rpc = Rpc {
+        name: "OrganisationService.Enroll",
+        roles: &[Role::Operator],
+    };
+    pub const ORG_SUSPEND: Rpc = Rpc {
+        name: "OrganisationService.Suspend",
+        roles: &[Role::Operator],
+    };
+    pub const ORG_REINSTATE: Rpc = Rpc {
+        name: "OrganisationService.Reinstate",
+        roles: &[Role::Operator],
+    };
+    pub const ORG_LIST: Rpc = Rpc {
+        name: "OrganisationService.List",
+        roles: &[Role::Operator, Role::Prosecutor, Role::Bureau],
+    };
+    pub const AUDIT_HEAD: Rpc = Rpc {
+        name: "AuditService.Head",
+        roles: &[Role::Operator, Role::Prosecutor],
+    };
+    pub const AUDIT_VERIFY: Rpc = Rpc {
+        name: "AuditService.Verify",
+        roles: &[Role::Operator, Role::Prosecutor],
+    };
+
+    /// Every RPC, for the access-control tests and documentation.
+    pub const ALL: &'static [&'static Rpc] = &[
+        &Rpc::CHECK,
+        &Rpc::REGISTRY_IMPORT,
+        &Rpc::REGISTRY_REVOKE,
+        &Rpc::REGISTRY_SEAL,
+        &Rpc::ORG_ENROLL,
+        &Rpc::ORG_SUSPEND,
+        &Rpc::ORG_REINSTATE,
+        &Rpc::ORG_LIST,
+        &Rpc::AUDIT_HEAD,
+        &Rpc::AUDIT_VERIFY,
+    ];
+}
+
+/// The organisation registry held in memory, so that identifying a caller costs no database
+/// read; every change goes to the database first and then here.
+#[derive(Default)]
+pub struct OrgDirectory {
+    by_uscc: RwLock<HashMap<String, Organisation>>,
+}
+
+impl OrgDirectory {
+    pub fn new(orgs: Vec<Organisation>) -> Self {
+        Self {
+            by_uscc: RwLock::new(orgs.into_iter().map(|o| (o.uscc.clone(), o)).collect()),
+        }
+    }
+
+    pub fn get(&self, uscc: &str) -> Option<Organisation> {
+        self.by_uscc.read().ok().and_then(|m| m.get(uscc).cloned())
+    }
+
+    pub fn put(&self, org: Organisation) {
+        if let Ok(mut map) = self.by_uscc.write() {
+            map.insert(org.uscc.clone(), org);
+        }
+    }
+
+    /// Every organisation, ordered by USCC.
+    pub fn all(&self) -> Vec<Organisation> {
+        let mut orgs: Vec<Organisation> = self
+            .by_uscc
+            .read()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default();
+        orgs.sort_by(|a, b| a.uscc.cmp(&b.uscc));
+        orgs
+    }
+}
+
+impl AppState {
+    /// Establishes the caller of `rpc` and checks its role; a refusal is audited before it is
+    /// returned. On success, also returns the audit entry template for the call.
+    pub async fn authorize<T>(
+        &self,
+        request: &Request<T>,
+        rpc: &Rpc,
+    ) -> Result<(Caller, NewEntry), Status> {
+        let mut entry = NewEntry {
+            at_micros: self.now_micros(),
+            action: rpc.name.to_string(),
+            ..NewEntry::default()
+        };
+        let peer = request.extensions().get::<PeerInfo>();
+        if let Some(cert) = peer.and_then(|p| p.cert.as_ref()) {
+            entry.cert_fingerprint = cert.fingerprint_sha256.clone();
+            entry.caller = cert.uscc_claim.clone().unwrap_or_default();
+        }
+        match self.identify(peer, rpc) {
+            Ok(caller) => {
+                entry.role = caller.org.role.label().to_string();
+                Ok((caller, entry))
+            }
+            Err(e) => {
+                if let Some(org) = self.orgs.get(&entry.caller) {
+                    entry.role = org.role.label().to_string();
+                }
+                Err(self.refuse(entry, e).await)
+            }
+        }
+    }
+
+    fn identify(&self, peer: Option<&PeerInfo>, rpc: &Rpc) -> Result<Caller, ApiError> {
+        let peer = peer.ok_or_else(|| ApiError::Unauthenticated("no TLS connection".into()))?;
+        if let Some(problem) = &peer.cert_problem {
+            return Err(ApiError::Unauthenticated(format!(
+                "the client certificate could not be read: {problem}"
+            )));
+        }
+        let cert = peer.cert.as_ref().ok_or_else(|| {
+            ApiError::Unauthenticated("a client certificate is required for this service".into())
+        })?;
+        let uscc = cert.uscc_claim.as_deref().ok_or_else(|| {
+            ApiError::Unauthenticated(
+                "the client certificate names no organisation (expected SAN URI urn:uscc:<code> or the code as subject CN)".into(),
+            )
+        })?;
+        let org = self.orgs.get(uscc).ok_or_else(|| {
+            ApiError::Unauthenticated(format!("organisation {uscc} is not enrolled"))
+        })?;
+        if org.status != OrgStatus::Active {
+            return Err(ApiError::PermissionDenied(format!(
+                "organisation {uscc} is suspended"
+            )));
+        }
+        if !rpc.roles.contains(&org.role) {
+            let allowed: Vec<&str> = rpc.roles.iter().map(|r| r.label()).collect();
+            return Err(ApiError::PermissionDenied(format!(
+                "role {} may not call {} (allowed: {})",
+                org.role.label(),
+                rpc.name,
+                allowed.join(", ")
+            )));
+        }
+        Ok(Caller {
+            org,
+            cert_fingerprint: cert.fingerprint_sha256.clone(),
+        })
+    }
+
+    /// Audits a refused call (durably) and turns the refusal into its status.
+    pub async fn refuse(&self, entry: NewEntry, error: ApiError) -> Status {
+        let refusal = NewEntry {
+            outcome: error.audit_outcome().to_string(),
+            detail: error.audit_detail(),
+            ..entry
+        };
+        tracing::info!(
+            action = %refusal.action,
+            caller = %refusal.caller,
+            outcome = %refusal.outcome,
+            detail = %refusal.detail,
+            "refused"
+        );
+        match self.store.append_audit(refusal).await {
+            Ok(_) => error.into(),
+            Err(e) => ApiError::Store(e).into(),
+        }
+    }
+
+    /// Ends a call: passes a success through (the handler has audited it), audits a failure.
+    pub async fn finish<R>(
+        &self,
+        entry: NewEntry,
+        result: Result<R, ApiError>,
+    ) -> Result<Response<R>, Status> {
+        match result {
+            Ok(reply) => Ok(Response::new(reply)),
+            Err(e) => Err(self.refuse(entry, e).await),
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! CheckService: one check, answered only after its audit entry is durable.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+
+use super::{convert, ApiError, AppState, Rpc};
+use crate::audit::NewEntry;
+use crate::check::{consent_required, decide};
+use crate::org::{Caller, Role};
+use crate::proto;
+use crate::proto::check_service_server::CheckService;
+
+/// Longest consent reference accepted.
+pub const MAX_CONSENT_REF_LEN: usize = 64;
+
+pub struct CheckApi {
+    state: Arc<AppState>,
+}
+
+impl CheckApi {
+    pub fn new(state: Arc<AppState>) -> Self {
+        Self { state }
+    }
+
+    async fn check(
+        &self,
+        caller: &Caller,
+        entry: &mut NewEntry,
+        req: proto::CheckRequest,
+    ) -> Result<proto::CheckResponse, ApiError> {
+        let state = &self.state;
+        let now = state.now();
+        entry.employer = employer_for(state, caller, &req.on_behalf_of)?;
+        let purpose = convert::purpose(req.purpose)?;
+        entry.purpose = purpose.label().into();
+        let scope = convert::scope(req.scope)?;
+        entry.scope = scope.label().into();
+        let (document, name) = convert::identity("subject", req.subject.as_ref(), now.date())?;
+        let subject = state.keys.subject_key(&document);
+        entry.subject = Some(subject);
+        validate_consent(&req.consent_ref, consent_required(purpose))?;
+
+        let name_tag = state.keys.name_tag(&name);
+        let (registry_version, candidates) = state.store.lookup(subject).await?;
+        let outcome = decide(scope, name_tag, &candidates);
+        let check_id = uuid::Uuid::now_v7().to_string();
+        entry.outcome = outcome.label().into();
+        entry.check_id = check_id.clone();
+        entry.registry_version = registry_version;
+        entry.detail = if req.consent_ref.is_empty() {
+            String::new()
+        } else {
+            format!("consent_ref={}", req.consent_ref.trim())
+        };
+        let recorded = state.store.append_audit(entry.clone()).await?;
+        Ok(proto::CheckResponse {
+            outcome: convert::outcome_to_proto(outcome) as i32,
+            check_id,
+            checked_at: Some(convert::timestamp_micros(recorded.body.at_micros)),
+            registry_version,
+            scope: scope.code(),
+            employer: entry.employer.clone(),
+        })
+    }
+}
+
+/// The employer a check counts for: an employer checks for itself; a bureau names a unit it
+/// supervises.
+fn employer_for(state: &AppState, caller: &Caller, on_behalf_of: &str) -> Result<String, ApiError> {
+    let on_behalf_of = on_behalf_of.trim();
+    match caller.org.role {
+        Role::Employer if on_behalf_of.is_empty() || on_behalf_of == caller.org.uscc => {
+            Ok(caller.org.uscc.clone())
+        }
+        Role::Employer => Err(ApiError::PermissionDenied(
+            "an employer checks only for itself; leave on_behalf_of empty".into(),
+        )),
+        Role::Bureau if on_behalf_of.is_empty() => Err(ApiError::invalid(
+            "on_behalf_of",
+            "a bureau must name the employer it checks for",
+        )),
+        Role::Bureau => {
+            let employer = state
+                .orgs
+                .get(on_behalf_of)
+                .filter(|o| o.role == Role::Employer)
+                .ok_or_else(|| {
+                    ApiError::PermissionDenied(format!(
+                        "{on_behalf_of} is not an enrolled employer supervised by this bureau"
+                    ))
+                })?;
+            if !caller.may_act_for(&employer) {
+                return Err(ApiError::PermissionDenied(format!(
+                    "{on_behalf_of} is not an enrolled employer supervised by this bureau"
+                )));
+            }
+            Ok(employer.uscc)
+        }
+        _ => Err(ApiError::PermissionDenied("only employers and bureaus check".into())),
+    }
+}
+
+/// A consent reference is the employer's own id for the signed authorisation it holds. It is
+/// kept in the audit log, so it must be an id: short, plain ASCII, and not an identity number.
+pub fn validate_consent(consent_ref: &str, required: bool) -> Result<(), ApiError> {
+    let consent_ref = consent_ref.trim();
+    if consent_ref.is_empty() {
+        return if required {
+            Err(ApiError::invalid(
+                "consent_ref",
+                "is required for PRE_HIRE: the reference of the applicant's signed authorisation",
+            ))
+        } else {
+            Ok(())
+        };
+    }
+    if consent_ref.len() > MAX_CONSENT_REF_LEN {
+        return Err(ApiError::invalid(
+            "consent_ref",
+            format!("too long: at most {MAX_CONSENT_REF_LEN} characters"),
+        ));
+    }
+    if !consent_ref
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':' | '#'))
+    {
+        return Err(ApiError::invalid(
+            "consent_ref",
+            "use letters, digits and - _ . / : # only",
+        ));
+    }
+    let longest_digit_run = consent_ref
+        .split(|c: char| !c.is_ascii_digit() && c != 'X' && c != 'x')
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    if longest_digit_run >= 15 {
+        return Err(ApiError::invalid(
+            "consent_ref",
+            "looks like an identity number; use your own reference for the consent form",
+        ));
+    }
+    Ok(())
+}
+
+#[tonic::async_trait]
+impl CheckService for CheckApi {
+    async fn check(
+        &self,
+        request: Request<proto::CheckRequest>,
+    ) -> Result<Response<proto::CheckResponse>, Status> {
+        let (caller, mut entry) = self.state.authorize(&request, &Rpc::CHECK).await?;
+        let result = self.check(&caller, &mut entry, request.into_inner()).await;
+        self.state.finish(entry, result).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consent_references_are_ids_not_identities() {
+        assert!(validate_consent("", false).is_ok());
+        assert!(validate_consent("", true).is_err());
+        assert!(validate_consent("CONSENT-2026-0042", true).is_ok());
+        assert!(validate_consent("11010519491231002X", true).is_err());
+        assert!(validate_consent("张三同意书", true).is_err());
+        assert!(validate_consent(&"A".repeat(65), true).is_err());
+    }
+}

@@ -1,0 +1,153 @@
+//! Translation between proto messages and domain values, with field-named errors.
+
+use time::OffsetDateTime;
+
+use super::ApiError;
+use crate::check::{Outcome, Purpose, Scope};
+use crate::identity::{DocType, Document, PersonName};
+use crate::org::{Industry, OrgStatus, Organisation, Role};
+use crate::proto;
+use crate::registry::{Category, RecordKind};
+
+/// A domain enum from a proto enum value, where 0 means the client left the field unset.
+pub fn required<T>(
+    field: &str,
+    value: i32,
+    from_code: fn(i32) -> Option<T>,
+    slugs: fn() -> String,
+) -> Result<T, ApiError> {
+    if value == 0 {
+        return Err(ApiError::invalid(field, format!("is required; one of: {}", slugs())));
+    }
+    from_code(value).ok_or_else(|| {
+        ApiError::invalid(field, format!("unknown value {value}; one of: {}", slugs()))
+    })
+}
+
+pub fn purpose(value: i32) -> Result<Purpose, ApiError> {
+    required("purpose", value, Purpose::from_code, Purpose::slugs)
+}
+
+pub fn scope(value: i32) -> Result<Scope, ApiError> {
+    required("scope", value, Scope::from_code, Scope::slugs)
+}
+
+pub fn category(value: i32) -> Result<Category, ApiError> {
+    required("category", value, Category::from_code, Category::slugs)
+}
+
+pub fn record_kind(value: i32) -> Result<RecordKind, ApiError> {
+    required("kind", value, RecordKind::from_code, RecordKind::slugs)
+}
+
+pub fn role(value: i32) -> Result<Role, ApiError> {
+    required("role", value, Role::from_code, Role::slugs)
+}
+
+/// Industry is optional for non-employers: 0 is `None`.
+pub fn industry(value: i32) -> Result<Option<Industry>, ApiError> {
+    if value == 0 {
+        return Ok(None);
+    }
+    Industry::from_code(value)
+        .map(Some)
+        .ok_or_else(|| ApiError::invalid("industry", format!("unknown value {value}")))
+}
+
+pub fn doc_type(value: i32) -> Result<DocType, ApiError> {
+    match proto::DocType::try_from(value) {
+        Ok(proto::DocType::CnResidentId) => Ok(DocType::CnResidentId),
+        Ok(proto::DocType::Passport) => Ok(DocType::Passport),
+        Ok(proto::DocType::HkMacaoPermit) => Ok(DocType::HkMacaoPermit),
+        Ok(proto::DocType::TaiwanPermit) => Ok(DocType::TaiwanPermit),
+        Ok(proto::DocType::ForeignPermanentResident) => Ok(DocType::ForeignPermanentResident),
+        Ok(proto::DocType::Unspecified) => Err(ApiError::invalid("doc_type", "is required")),
+        Err(_) => Err(ApiError::invalid("doc_type", format!("unknown value {value}"))),
+    }
+}
+
+/// A validated, normalised identity from the wire, errors prefixed with `parent`.
+pub fn identity(
+    parent: &str,
+    identity: Option<&proto::Identity>,
+    today: time::Date,
+) -> Result<(Document, PersonName), ApiError> {
+    let identity = identity.ok_or_else(|| ApiError::invalid(parent, "is required"))?;
+    let doc_type = doc_type(identity.doc_type).map_err(|e| e.within(parent))?;
+    let document = Document::parse(doc_type, &identity.doc_number, today)
+        .map_err(|e| ApiError::from(e).within(parent))?;
+    let name = PersonName::parse(&identity.name).map_err(|e| ApiError::from(e).within(parent))?;
+    Ok((document, name))
+}
+
+pub fn outcome_to_proto(outcome: Outcome) -> proto::Outcome {
+    match outcome {
+        Outcome::NoRecord => proto::Outcome::NoRecord,
+        Outcome::RecordFound => proto::Outcome::RecordFound,
+        Outcome::NeedsReview => proto::Outcome::NeedsReview,
+    }
+}
+
+pub fn timestamp(at: OffsetDateTime) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.unix_timestamp(),
+        nanos: i32::try_from(at.nanosecond()).unwrap_or(0),
+    }
+}
+
+pub fn timestamp_micros(micros: i64) -> prost_types::Timestamp {
+    timestamp(crate::clock::from_micros(micros))
+}
+
+pub fn organisation(org: &Organisation) -> proto::Organisation {
+    proto::Organisation {
+        uscc: org.uscc.clone(),
+        name: org.name.clone(),
+        role: org.role.code(),
+        region: org.region.clone(),
+        industry: org.industry.code(),
+        supervising_bureau: org.supervising_bureau.clone().unwrap_or_default(),
+        status: match org.status {
+            OrgStatus::Active => proto::OrgStatus::Active,
+            OrgStatus::Suspended => proto::OrgStatus::Suspended,
+        } as i32,
+        enrolled_at: Some(timestamp(org.enrolled_at)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The domain codes double as proto enum values; this keeps the two in step.
+    #[test]
+    fn domain_codes_match_proto_values() {
+        for p in Purpose::ALL {
+            let proto = proto::Purpose::try_from(p.code()).unwrap();
+            assert_eq!(proto.as_str_name(), format!("PURPOSE_{}", p.label()));
+        }
+        for s in Scope::ALL {
+            let proto = proto::Scope::try_from(s.code()).unwrap();
+            assert_eq!(proto.as_str_name(), format!("SCOPE_{}", s.label()));
+        }
+        for c in Category::ALL {
+            let proto = proto::Category::try_from(c.code()).unwrap();
+            assert_eq!(proto.as_str_name(), format!("CATEGORY_{}", c.label()));
+        }
+        for k in RecordKind::ALL {
+            let proto = proto::RecordKind::try_from(k.code()).unwrap();
+            assert_eq!(proto.as_str_name(), format!("RECORD_KIND_{}", k.label()));
+        }
+        for r in Role::ALL {
+            let proto = proto::Role::try_from(r.code()).unwrap();
+            assert_eq!(proto.as_str_name(), format!("ROLE_{}", r.label()));
+        }
+        for i in Industry::ALL {
+            let proto = proto::Industry::try_from(i.code()).unwrap();
+            assert_eq!(proto.as_str_name(), format!("INDUSTRY_{}", i.label()));
+        }
+        for o in Outcome::ALL {
+            assert_eq!(outcome_to_proto(*o).as_str_name(), format!("OUTCOME_{}", o.label()));
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! OrganisationService: operators enrol and suspend organisations; the changes take effect on
+//! the next call, without a restart.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+use super::{convert, ApiError, AppState, Rpc};
+use crate::audit::NewEntry;
+use crate::org::{Caller, Enrolment, OrgStatus, Role};
+use crate::proto;
+use crate::proto::organisation_service_server::OrganisationService;
+
+const MAX_REASON_CHARS: usize = 200;
+
+pub struct OrgApi {
+    state: Arc<AppState>,
+}
+
+impl OrgApi {
+    pub fn new(state: Arc<AppState>) -> Self {
+        Self { state }
+    }
+
+    async fn enroll(
+        &self,
+        entry: &mut NewEntry,
+        req: proto::EnrollRequest,
+    ) -> Result<proto::Organisation, ApiError> {
+        let role = convert::role(req.role)?;
+        let industry = convert::industry(req.industry)?;
+        let enrolment = Enrolment::new(
+            &req.uscc,
+            &req.name,
+            role,
+            &req.region,
+            industry,
+            &req.supervising_bureau,
+        )?;
+        entry.employer = enrolment.uscc.as_str().to_string();
+        if let Some(bureau) = &enrolment.supervising_bureau {
+            match self.state.orgs.get(bureau.as_str()) {
+                Some(org) if org.role == Role::Bureau => {}
+                Some(_) => {
+                    return Err(ApiError::invalid(
+                        "supervising_bureau",
+                        format!("{} is not a bureau", bureau.as_str()),
+                    ));
+                }
+                None => {
+                    return Err(ApiError::invalid(
+                        "supervising_bureau",
+                        format!("{} is not enrolled; enrol the bureau first", bureau.as_str()),
+                    ));
+                }
+            }
+        }
+        entry.outcome = if self.state.orgs.get(enrolment.uscc.as_str()).is_some() {
+            "UPDATED"
+        } else {
+            "CREATED"
+        }
+        .into();
+        entry.detail = format!(
+            "role={} region={} industry={}",
+            enrolment.role.label(),
+            enrolment.region,
+            enrolment.industry.label()
+        );
+        let org = self
+            .state
+            .store
+            .enroll(enrolment, self.state.now_micros(), entry.clone())
+            .await?;
+        self.state.orgs.put(org.clone());
+        Ok(convert::organisation(&org))
+    }
+
+    async fn set_status(
+        &self,
+        caller: &Caller,
+        entry: &mut NewEntry,
+        req: proto::StatusChangeRequest,
+        status: OrgStatus,
+    ) -> Result<proto::Organisation, ApiError> {
+        let uscc = crate::identity::Uscc::parse(&req.uscc)?;
+        let uscc = uscc.as_str().to_string();
+        if uscc == caller.org.uscc && status == OrgStatus::Suspended {
+            return Err(ApiError::FailedPrecondition(
+                "an operator cannot suspend its own organisation".into(),
+            ));
+        }
+        let reason = req.reason.trim();
+        if reason.chars().count() > MAX_REASON_CHARS || reason.chars().any(char::is_control) {
+            return Err(ApiError::invalid(
+                "reason",
+                format!("at most {MAX_REASON_CHARS} printable characters"),
+            ));
+        }
+        entry.employer = uscc.clone();
+        entry.outcome = status.label().into();
+        entry.detail = format!("reason={reason}");
+        let org = self
+            .state
+            .store
+            .set_org_status(uscc.clone(), status, self.state.now_micros(), entry.clone())
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("organisation {uscc} is not enrolled")))?;
+        self.state.orgs.put(org.clone());
+        Ok(convert::organisation(&org))
+    }
+
+    async fn list(
+        &self,
+        caller: &Caller,
+        entry: &mut NewEntry,
+        req: proto::ListOrganisationsRequest,
+    ) -> Result<Vec<proto::Organisation>, ApiError> {
+        let role = match req.role {
+            0 => None,
+            code => Some(convert::role(code)?),
+        };
+        let prefix = req.region_prefix.trim();
+        if prefix.len() > 6 || !prefix.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ApiError::invalid("region_prefix", "at most 6 digits"));
+        }
+        let orgs: Vec<proto::Organisation> = self
+            .state
+            .orgs
+            .all()
+            .iter()
+            .filter(|o| caller.org.role != Role::Bureau || o.uscc == caller.org.uscc || caller.may_act_for(o))
+            .filter(|o| role.is_none_or(|r| o.role == r))
+            .filter(|o| o.region.starts_with(prefix))
+            .map(convert::organisation)
+            .collect();
+        entry.outcome = "OK".into();
+        entry.detail = format!("listed={}", orgs.len());
+        self.state.store.append_audit(entry.clone()).await?;
+        Ok(orgs)
+    }
+}
+
+type OrgStream = Pin<Box<dyn Stream<Item = Result<proto::Organisation, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl OrganisationService for OrgApi {
+    async fn enroll(
+        &self,
+        request: Request<proto::EnrollRequest>,
+    ) -> Result<Response<proto::Organisation>, Status> {
+        let (_caller, mut entry) = self.state.authorize(&request, &Rpc::ORG_ENROLL).await?;
+        let result = self.enroll(&mut entry, request.into_inner()).await;
+        self.state.finish(entry, result).await
+    }
+
+    async fn suspend(
+        &self,
+        request: Request<proto::StatusChangeRequest>,
+    ) -> Result<Response<proto::Organisation>, Status> {
+        let (caller, mut entry) = self.state.authorize(&request, &Rpc::ORG_SUSPEND).await?;
+        let result = self
+            .set_status(&caller, &mut entry, request.into_inner(), OrgStatus::Suspended)
+            .await;
+        self.state.finish(entry, result).await
+    }
+
+    async fn reinstate(
+        &self,
+        request: Request<proto::StatusChangeRequest>,
+    ) -> Result<Response<proto::Organisation>, Status> {
+        let (caller, mut entry) = self.state.authorize(&request, &Rpc::ORG_REINSTATE).await?;
+        let result = self
+            .set_status(&caller, &mut entry, request.into_inner(), OrgStatus::Active)
+            .await;
+        self.state.finish(entry, result).await
+    }
+
+    type ListStream = OrgStream;
+
+    async fn list(
+        &self,
+        request: Request<proto::ListOrganisationsRequest>,
+    ) -> Result<Response<Self::ListStream>, Status> {
+        let (caller, mut entry) = self.state.authorize(&request, &Rpc::ORG_LIST).await?;
+        let result = self.list(&caller, &mut entry, request.into_inner()).await;
+        let orgs = self.state.finish(entry, result).await?.into_inner();
+        let stream: OrgStream = Box::pin(tokio_stream::iter(orgs.into_iter().map(Ok)));
+        Ok(Response::new(stream))
+    }
+}

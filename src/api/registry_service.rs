@@ -1,0 +1,231 @@
+//! RegistryService: registrars load, revoke and seal records. Identities are hashed as they
+//! arrive; an import is staged and published at once at the end of the stream, so a broken
+//! upload changes nothing.
+
+use std::sync::Arc;
+
+use tokio_stream::StreamExt;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::{convert, ApiError, AppState, Rpc};
+use crate::audit::NewEntry;
+use crate::org::Caller;
+use crate::proto;
+use crate::proto::registry_service_server::RegistryService;
+use crate::registry::{parse_date, validate_source_ref, HashedRecord};
+use crate::store::RecordFlag;
+
+/// Rows handed to the writer at a time while an import streams in.
+const STAGE_BATCH: usize = 2_000;
+/// Longest free-text reason kept with a revocation or sealing.
+const MAX_REASON_CHARS: usize = 200;
+
+pub struct RegistryApi {
+    state: Arc<AppState>,
+}
+
+impl RegistryApi {
+    pub fn new(state: Arc<AppState>) -> Self {
+        Self { state }
+    }
+
+    fn hash_record(
+        &self,
+        record: &proto::ImportRecord,
+        today: time::Date,
+    ) -> Result<HashedRecord, ApiError> {
+        validate_source_ref(record.source_ref.trim())
+            .map_err(|reason| ApiError::invalid("source_ref", reason))?;
+        let (document, name) = convert::identity("subject", record.subject.as_ref(), today)?;
+        let category = convert::category(record.category)?;
+        let kind = convert::record_kind(record.kind)?;
+        let decided_on = parse_date("decided_on", &record.decided_on)
+            .map_err(|(field, reason)| ApiError::invalid(field, reason))?;
+        if decided_on > today {
+            return Err(ApiError::invalid("decided_on", "is in the future"));
+        }
+        Ok(HashedRecord {
+            source_ref: record.source_ref.trim().to_string(),
+            subject: self.state.keys.subject_key(&document),
+            name_tag: self.state.keys.name_tag(&name),
+            category,
+            kind,
+            decided_on,
+            sealed: record.sealed,
+        })
+    }
+
+    async fn import(
+        &self,
+        caller: &Caller,
+        entry: &mut NewEntry,
+        mut stream: Streaming<proto::ImportChunk>,
+    ) -> Result<proto::ImportSummary, ApiError> {
+        let state = &self.state;
+        let import_id = uuid::Uuid::now_v7().to_string();
+        entry.detail = format!("import_id={import_id}");
+        let mut summary = proto::ImportSummary {
+            import_id: import_id.clone(),
+            ..Default::default()
+        };
+        let mut pending: Vec<(u64, HashedRecord)> = Vec::with_capacity(STAGE_BATCH);
+        let mut staged_seq = 0u64;
+        let received = loop {
+            let chunk = match stream.next().await {
+                None => break Ok(()),
+                Some(Err(status)) => break Err(status),
+                Some(Ok(chunk)) => chunk,
+            };
+            if chunk.records.len() > state.limits.max_import_chunk_records {
+                state.store.discard_import(import_id.clone()).await?;
+                return Err(ApiError::invalid(
+                    "records",
+                    format!(
+                        "a chunk holds at most {} records, got {}",
+                        state.limits.max_import_chunk_records,
+                        chunk.records.len()
+                    ),
+                ));
+            }
+            let today = state.now().date();
+            for record in &chunk.records {
+                summary.received += 1;
+                match self.hash_record(record, today) {
+                    Ok(hashed) => {
+                        staged_seq += 1;
+                        pending.push((staged_seq, hashed));
+                    }
+                    Err(ApiError::InvalidArgument { field, reason }) => {
+                        summary.rejected += 1;
+                        if summary.errors.len() < state.limits.max_import_errors_reported {
+                            summary.errors.push(proto::RowError {
+                                row: record.row,
+                                field,
+                                reason,
+                            });
+                        } else {
+                            summary.errors_truncated = true;
+                        }
+                    }
+                    Err(other) => return Err(other),
+                }
+            }
+            if pending.len() >= STAGE_BATCH {
+                state
+                    .store
+                    .stage_import(import_id.clone(), std::mem::take(&mut pending))
+                    .await?;
+            }
+        };
+        if let Err(status) = received {
+            state.store.discard_import(import_id.clone()).await?;
+            return Err(ApiError::Cancelled(format!(
+                "the import stream broke ({}); nothing was imported",
+                status.message()
+            )));
+        }
+        if !pending.is_empty() {
+            state.store.stage_import(import_id.clone(), pending).await?;
+        }
+        let template = NewEntry {
+            caller: caller.org.uscc.clone(),
+            ..entry.clone()
+        };
+        let closing = NewEntry {
+            outcome: "IMPORTED".into(),
+            ..template.clone()
+        };
+        let (received_n, rejected_n) = (summary.received, summary.rejected);
+        let counts = state
+            .store
+            .finish_import(import_id, state.now_micros(), template, move |counts| NewEntry {
+                registry_version: counts.registry_version,
+                detail: format!(
+                    "{} received={received_n} created={} updated={} unchanged={} rejected={rejected_n}",
+                    closing.detail, counts.created, counts.updated, counts.unchanged
+                ),
+                ..closing
+            })
+            .await?;
+        summary.created = counts.created;
+        summary.updated = counts.updated;
+        summary.unchanged = counts.unchanged;
+        summary.registry_version = counts.registry_version;
+        tracing::info!(
+            received = summary.received,
+            created = summary.created,
+            updated = summary.updated,
+            rejected = summary.rejected,
+            version = summary.registry_version,
+            "import finished"
+        );
+        Ok(summary)
+    }
+
+    async fn set_flag(
+        &self,
+        entry: &mut NewEntry,
+        req: proto::RecordRef,
+        flag: RecordFlag,
+    ) -> Result<proto::RecordChange, ApiError> {
+        let source_ref = req.source_ref.trim().to_string();
+        validate_source_ref(&source_ref).map_err(|reason| ApiError::invalid("source_ref", reason))?;
+        let reason = req.reason.trim();
+        if reason.chars().count() > MAX_REASON_CHARS || reason.chars().any(char::is_control) {
+            return Err(ApiError::invalid(
+                "reason",
+                format!("at most {MAX_REASON_CHARS} printable characters"),
+            ));
+        }
+        if reason.chars().filter(char::is_ascii_digit).count() >= 15 {
+            return Err(ApiError::invalid(
+                "reason",
+                "must not contain identity numbers; give the decision's reference instead",
+            ));
+        }
+        entry.detail = format!("source_ref={source_ref} reason={reason}");
+        let changed = self
+            .state
+            .store
+            .set_record_flag(source_ref.clone(), flag, self.state.now_micros(), entry.clone())
+            .await?;
+        let (changed, _subject, registry_version) = changed.ok_or_else(|| {
+            ApiError::NotFound(format!("no record with source_ref {source_ref}"))
+        })?;
+        Ok(proto::RecordChange {
+            source_ref,
+            changed,
+            registry_version,
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl RegistryService for RegistryApi {
+    async fn import(
+        &self,
+        request: Request<Streaming<proto::ImportChunk>>,
+    ) -> Result<Response<proto::ImportSummary>, Status> {
+        let (caller, mut entry) = self.state.authorize(&request, &Rpc::REGISTRY_IMPORT).await?;
+        let result = self.import(&caller, &mut entry, request.into_inner()).await;
+        self.state.finish(entry, result).await
+    }
+
+    async fn revoke(
+        &self,
+        request: Request<proto::RecordRef>,
+    ) -> Result<Response<proto::RecordChange>, Status> {
+        let (_caller, mut entry) = self.state.authorize(&request, &Rpc::REGISTRY_REVOKE).await?;
+        let result = self.set_flag(&mut entry, request.into_inner(), RecordFlag::Revoked).await;
+        self.state.finish(entry, result).await
+    }
+
+    async fn seal(
+        &self,
+        request: Request<proto::RecordRef>,
+    ) -> Result<Response<proto::RecordChange>, Status> {
+        let (_caller, mut entry) = self.state.authorize(&request, &Rpc::REGISTRY_SEAL).await?;
+        let result = self.set_flag(&mut entry, request.into_inner(), RecordFlag::Sealed).await;
+        self.state.finish(entry, result).await
+    }
+}

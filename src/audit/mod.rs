@@ -1,0 +1,291 @@
+//! The tamper-evident audit log: every call, refused ones included, becomes an entry whose hash
+//! covers the previous entry's hash, so that editing, deleting or reordering any entry breaks
+//! the chain from that entry on. Storage lives in `store`; this module defines what an entry
+//! is, how it is hashed, and how a chain is verified.
+
+use std::fmt;
+
+use crate::keys::SubjectKey;
+
+/// The hash that precedes the first entry.
+pub const GENESIS: [u8; 32] = [0; 32];
+
+/// Domain separation for entry hashes, so that an entry hash can never be confused with any
+/// other blake3 value in the system.
+const ENTRY_TAG: &[u8] = b"safehire audit entry v1\0";
+
+/// An entry before it has a place in the chain. Every field is free of plaintext identity: the
+/// subject is a keyed hash and `detail` carries only codes and counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewEntry {
+    pub at_micros: i64,
+    /// USCC of the calling organisation, empty when the caller could not be identified.
+    pub caller: String,
+    pub cert_fingerprint: String,
+    pub role: String,
+    /// The RPC (`CheckService.Check`) or internal event (`server.start`).
+    pub action: String,
+    /// USCC of the employer a check counts for.
+    pub employer: String,
+    pub subject: Option<SubjectKey>,
+    pub purpose: String,
+    pub scope: String,
+    /// The result: an outcome (`NO_RECORD`), an effect (`CREATED`) or a refusal (`PERMISSION_DENIED`).
+    pub outcome: String,
+    pub check_id: String,
+    pub registry_version: u64,
+    pub detail: String,
+}
+
+/// An entry in its place in the chain.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub seq: u64,
+    pub body: NewEntry,
+    pub prev_hash: [u8; 32],
+    pub hash: [u8; 32],
+}
+
+impl fmt::Debug for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Entry#{} {:?} {}", self.seq, self.body.action, hex::encode(self.hash))
+    }
+}
+
+/// The newest entry's place, as pinned by outside parties.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    pub seq: u64,
+    pub hash: [u8; 32],
+    pub at_micros: i64,
+}
+
+impl Head {
+    pub const EMPTY: Head = Head {
+        seq: 0,
+        hash: GENESIS,
+        at_micros: 0,
+    };
+}
+
+/// The bytes an entry's hash covers: a fixed field order, each field length-prefixed so that
+/// no two different entries share an encoding.
+pub fn canonical(seq: u64, entry: &NewEntry) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(ENTRY_TAG);
+    out.extend_from_slice(&seq.to_le_bytes());
+    out.extend_from_slice(&entry.at_micros.to_le_bytes());
+    for text in [
+        &entry.caller,
+        &entry.cert_fingerprint,
+        &entry.role,
+        &entry.action,
+        &entry.employer,
+    ] {
+        put_bytes(&mut out, text.as_bytes());
+    }
+    match &entry.subject {
+        Some(subject) => {
+            out.push(1);
+            out.extend_from_slice(&subject.0);
+        }
+        None => out.push(0),
+    }
+    for text in [&entry.purpose, &entry.scope, &entry.outcome, &entry.check_id] {
+        put_bytes(&mut out, text.as_bytes());
+    }
+    out.extend_from_slice(&entry.registry_version.to_le_bytes());
+    put_bytes(&mut out, entry.detail.as_bytes());
+    out
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(bytes);
+}
+
+pub fn chain_hash(prev: &[u8; 32], seq: u64, entry: &NewEntry) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(prev);
+    hasher.update(&canonical(seq, entry));
+    *hasher.finalize().as_bytes()
+}
+
+/// The running end of the chain, owned by the single writer.
+#[derive(Debug, Clone, Copy)]
+pub struct Chain {
+    head: Head,
+}
+
+impl Chain {
+    pub fn new(head: Head) -> Self {
+        Self { head }
+    }
+
+    pub fn head(&self) -> Head {
+        self.head
+    }
+
+    /// Places `entry` after the current head and returns it with its sequence and hashes.
+    pub fn append(&mut self, body: NewEntry) -> Entry {
+        let seq = self.head.seq + 1;
+        let hash = chain_hash(&self.head.hash, seq, &body);
+        let entry = Entry {
+            seq,
+            prev_hash: self.head.hash,
+            hash,
+            body,
+        };
+        self.head = Head {
+            seq,
+            hash,
+            at_micros: entry.body.at_micros,
+        };
+        entry
+    }
+}
+
+/// The result of recomputing a stretch of the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    pub entries_checked: u64,
+    /// The first entry that does not fit, and why.
+    pub first_broken: Option<(u64, String)>,
+}
+
+impl Verification {
+    pub fn ok(&self) -> bool {
+        self.first_broken.is_none()
+    }
+}
+
+/// Walks entries in sequence order, starting after the entry whose hash is `start_prev`
+/// (`GENESIS` and seq 0 for the whole log), and stops at the first that does not fit: a gap in
+/// the sequence, a wrong link to its predecessor, or a hash that does not match its content.
+pub struct Verifier {
+    expected_seq: u64,
+    prev_hash: [u8; 32],
+    checked: u64,
+    broken: Option<(u64, String)>,
+}
+
+impl Verifier {
+    pub fn new(start_seq: u64, start_prev: [u8; 32]) -> Self {
+        Self {
+            expected_seq: start_seq,
+            prev_hash: start_prev,
+            checked: 0,
+            broken: None,
+        }
+    }
+
+    /// Feeds the next entry; returns false once the chain is known to be broken.
+    pub fn feed(&mut self, entry: &Entry) -> bool {
+        if self.broken.is_some() {
+            return false;
+        }
+        let problem = if entry.seq != self.expected_seq {
+            Some(format!(
+                "sequence {} found where {} was expected (an entry is missing or reordered)",
+                entry.seq, self.expected_seq
+            ))
+        } else if entry.prev_hash != self.prev_hash {
+            Some("its link to the previous entry does not match that entry's hash".to_string())
+        } else if chain_hash(&entry.prev_hash, entry.seq, &entry.body) != entry.hash {
+            Some("its content does not match its hash (the entry was altered)".to_string())
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            self.broken = Some((self.expected_seq, problem));
+            return false;
+        }
+        self.checked += 1;
+        self.expected_seq += 1;
+        self.prev_hash = entry.hash;
+        true
+    }
+
+    pub fn finish(self) -> Verification {
+        Verification {
+            entries_checked: self.checked,
+            first_broken: self.broken,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(n: u64) -> Vec<Entry> {
+        let mut chain = Chain::new(Head::EMPTY);
+        (0..n)
+            .map(|i| {
+                chain.append(NewEntry {
+                    at_micros: i as i64,
+                    action: "CheckService.Check".into(),
+                    outcome: "NO_RECORD".into(),
+                    subject: Some(SubjectKey([i as u8; 32])),
+                    ..NewEntry::default()
+                })
+            })
+            .collect()
+    }
+
+    fn verify(entries: &[Entry]) -> Verification {
+        let mut verifier = Verifier::new(1, GENESIS);
+        for e in entries {
+            if !verifier.feed(e) {
+                break;
+            }
+        }
+        verifier.finish()
+    }
+
+    #[test]
+    fn an_intact_chain_verifies() {
+        let log = entries(5);
+        let v = verify(&log);
+        assert!(v.ok());
+        assert_eq!(v.entries_checked, 5);
+    }
+
+    #[test]
+    fn an_edited_entry_is_named() {
+        let mut log = entries(5);
+        log[2].body.outcome = "RECORD_FOUND".into();
+        assert_eq!(verify(&log).first_broken.map(|b| b.0), Some(3));
+    }
+
+    #[test]
+    fn a_deleted_entry_is_named() {
+        let mut log = entries(5);
+        log.remove(1);
+        assert_eq!(verify(&log).first_broken.map(|b| b.0), Some(2));
+    }
+
+    #[test]
+    fn a_rehashed_entry_breaks_the_next_link() {
+        let mut log = entries(5);
+        log[1].body.detail = "forged".into();
+        log[1].hash = chain_hash(&log[1].prev_hash, 2, &log[1].body);
+        assert_eq!(verify(&log).first_broken.map(|b| b.0), Some(3));
+    }
+
+    #[test]
+    fn field_boundaries_are_unambiguous() {
+        let a = NewEntry {
+            caller: "ab".into(),
+            role: "c".into(),
+            ..NewEntry::default()
+        };
+        let b = NewEntry {
+            caller: "a".into(),
+            role: "bc".into(),
+            ..NewEntry::default()
+        };
+        assert_ne!(canonical(1, &a), canonical(1, &b));
+    }
+}

@@ -1,0 +1,90 @@
+//! `safehire check`: one check; prints the outcome word and exits with a code that says it.
+
+use clap::Args;
+use serde_json::json;
+
+use super::{exit, format_timestamp, print_json, CliError, ConnectArgs};
+use crate::check::{Outcome, Purpose, Scope};
+use crate::identity::DocType;
+use crate::org::Role;
+use crate::proto;
+use crate::proto::check_service_client::CheckServiceClient;
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Document number (a resident ID by default).
+    #[arg(long)]
+    pub doc_number: String,
+    /// Name as on the document.
+    #[arg(long)]
+    pub name: String,
+    /// Document type: cn-id, passport, hk-macao, taiwan, foreign-pr.
+    #[arg(long, default_value = "cn-id")]
+    pub doc_type: String,
+    /// pre-hire, periodic or re-verify.
+    #[arg(long)]
+    pub purpose: String,
+    /// sexual (teaching staff, 2020 opinion) or art62 (every category).
+    #[arg(long, default_value = "art62")]
+    pub scope: String,
+    /// Your reference of the applicant's signed authorisation (required for pre-hire).
+    #[arg(long, default_value = "")]
+    pub consent: String,
+    /// USCC of the employer a bureau checks for.
+    #[arg(long, default_value = "")]
+    pub on_behalf_of: String,
+}
+
+pub async fn run(connect: &ConnectArgs, args: CheckArgs, json: bool) -> Result<u8, CliError> {
+    let doc_type = DocType::from_slug(&args.doc_type)
+        .map_err(|e| CliError::usage(format!("--doc-type: {}", e.reason)))?;
+    let purpose = Purpose::parse(&args.purpose).ok_or_else(|| {
+        CliError::usage(format!("--purpose {}: one of {}", args.purpose, Purpose::slugs()))
+    })?;
+    let scope = Scope::parse(&args.scope).ok_or_else(|| {
+        CliError::usage(format!("--scope {}: one of {}", args.scope, Scope::slugs()))
+    })?;
+    let mut client = CheckServiceClient::new(connect.connect(Role::Employer).await?);
+    let reply = client
+        .check(proto::CheckRequest {
+            subject: Some(proto::Identity {
+                doc_type: i32::from(doc_type.code()),
+                doc_number: args.doc_number,
+                name: args.name,
+            }),
+            purpose: purpose.code(),
+            scope: scope.code(),
+            consent_ref: args.consent,
+            on_behalf_of: args.on_behalf_of,
+        })
+        .await?
+        .into_inner();
+    let outcome = Outcome::from_code(reply.outcome)
+        .ok_or_else(|| CliError::new(exit::FAILED, "the server sent an unknown outcome"))?;
+    let checked_at = format_timestamp(reply.checked_at.as_ref());
+    if json {
+        print_json(&json!({
+            "outcome": outcome.label(),
+            "check_id": reply.check_id,
+            "checked_at": checked_at,
+            "registry_version": reply.registry_version,
+            "scope": scope.label(),
+            "employer": reply.employer,
+        }));
+    } else {
+        println!("{}", outcome.label());
+        println!("  check id          {}", reply.check_id);
+        println!("  checked at        {checked_at}");
+        println!("  registry version  {}", reply.registry_version);
+        println!("  scope             {}", scope.label());
+        println!("  employer          {}", reply.employer);
+        if outcome == Outcome::NeedsReview {
+            println!("  the document matches a record under another name: hold the hire until a registrar resolves it");
+        }
+    }
+    Ok(match outcome {
+        Outcome::NoRecord => exit::OK,
+        Outcome::RecordFound => exit::RECORD_FOUND,
+        Outcome::NeedsReview => exit::NEEDS_REVIEW,
+    })
+}

@@ -1,0 +1,29 @@
+//! Exit codes, so that scripts can act on what happened without parsing output.
+
+use tonic::Code;
+
+/// The call succeeded (for a check: NO_RECORD).
+pub const OK: u8 = 0;
+/// Usage error: bad flags or arguments (also what clap uses).
+pub const USAGE: u8 = 2;
+/// A check answered RECORD_FOUND.
+pub const RECORD_FOUND: u8 = 3;
+/// A check answered NEEDS_REVIEW: hold the hire until a registrar resolves it.
+pub const NEEDS_REVIEW: u8 = 4;
+/// The server refused the input (INVALID_ARGUMENT), or an import had rejected rows.
+pub const INVALID_INPUT: u8 = 5;
+/// The server refused the caller (UNAUTHENTICATED, PERMISSION_DENIED).
+pub const REFUSED: u8 = 6;
+/// The server could not be reached, or the local files (certificates, CSV) could not be read.
+pub const UNAVAILABLE: u8 = 7;
+/// Any other failure (NOT_FOUND, INTERNAL, a broken audit chain, …).
+pub const FAILED: u8 = 8;
+
+pub fn for_status(code: Code) -> u8 {
+    match code {
+        Code::InvalidArgument | Code::OutOfRange => INVALID_INPUT,
+        Code::Unauthenticated | Code::PermissionDenied => REFUSED,
+        Code::Unavailable | Code::DeadlineExceeded => UNAVAILABLE,
+        _ => FAILED,
+    }
+}

@@ -1,0 +1,143 @@
+//! The `safehire` command line: the server (`serve`), the client commands that talk to it over
+//! mTLS, and the local tools (dev certificates, synthetic data, offline audit verification).
+
+mod audit_cmd;
+mod certs_cmd;
+mod check_cmd;
+mod client;
+pub mod exit;
+mod gen_cmd;
+mod org_cmd;
+mod registry_cmd;
+mod serve_cmd;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+pub use client::ConnectArgs;
+
+#[derive(Debug, Parser)]
+#[command(name = "safehire", version, about = "Pre-hire and yearly re-checks of staff who work with children", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// Machine-readable output (one JSON document) instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(serve_cmd::ServeArgs),
+    /// Check one person (employer, or bureau with --on-behalf-of).
+    Check(check_cmd::CheckArgs),
+    /// Load and manage records (registrar).
+    #[command(subcommand)]
+    Registry(registry_cmd::RegistryCommand),
+    /// Enrol and manage organisations (operator).
+    #[command(subcommand)]
+    Org(org_cmd::OrgCommand),
+    /// The audit log: head and verification (prosecutor, operator).
+    #[command(subcommand)]
+    Audit(audit_cmd::AuditCommand),
+    /// Certificates: the dev set.
+    #[command(subcommand)]
+    Certs(certs_cmd::CertsCommand),
+    /// Synthetic, fictitious data for tests, demos and benchmarks.
+    #[command(subcommand)]
+    Gen(gen_cmd::GenCommand),
+}
+
+/// A failure of a command: one line for the user and the exit code that goes with it.
+#[derive(Debug)]
+pub struct CliError {
+    pub message: String,
+    pub code: u8,
+}
+
+impl CliError {
+    pub fn new(code: u8, message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            code,
+        }
+    }
+
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::new(exit::USAGE, message)
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(exit::UNAVAILABLE, message)
+    }
+
+    pub fn io(path: &std::path::Path, error: impl std::fmt::Display) -> Self {
+        Self::new(exit::UNAVAILABLE, format!("{}: {error}", path.display()))
+    }
+}
+
+impl From<tonic::Status> for CliError {
+    fn from(status: tonic::Status) -> Self {
+        let word = format!("{:?}", status.code());
+        let message = if status.code() == tonic::Code::Unavailable {
+            format!("server unavailable: {}", status.message())
+        } else {
+            format!("{}: {}", upper_snake(&word), status.message())
+        };
+        Self::new(exit::for_status(status.code()), message)
+    }
+}
+
+/// `InvalidArgument` → `INVALID_ARGUMENT`, the form gRPC documentation uses.
+fn upper_snake(camel: &str) -> String {
+    let mut out = String::with_capacity(camel.len() + 4);
+    for (i, ch) in camel.chars().enumerate() {
+        if ch.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(ch.to_ascii_uppercase());
+    }
+    out
+}
+
+/// Runs a parsed command line; returns the exit code.
+pub async fn run(cli: Cli) -> Result<u8, CliError> {
+    let json = cli.json;
+    match cli.command {
+        Command::Serve(args) => serve_cmd::run(args).await,
+        Command::Check(args) => check_cmd::run(&cli.connect, args, json).await,
+        Command::Registry(cmd) => registry_cmd::run(&cli.connect, cmd, json).await,
+        Command::Org(cmd) => org_cmd::run(&cli.connect, cmd, json).await,
+        Command::Audit(cmd) => audit_cmd::run(&cli.connect, cmd, json).await,
+        Command::Certs(cmd) => certs_cmd::run(cmd),
+        Command::Gen(cmd) => gen_cmd::run(cmd),
+    }
+}
+
+/// Prints `value` as pretty JSON on standard output.
+pub fn print_json(value: &serde_json::Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+    );
+}
+
+/// RFC 3339 text for a proto timestamp.
+pub fn format_timestamp(ts: Option<&prost_types::Timestamp>) -> String {
+    ts.and_then(|t| {
+        time::OffsetDateTime::from_unix_timestamp(t.seconds)
+            .ok()
+            .map(|at| at + time::Duration::nanoseconds(i64::from(t.nanos)))
+    })
+    .and_then(|at| at.format(&time::format_description::well_known::Rfc3339).ok())
+    .unwrap_or_default()
+}
+
+/// Default location of the database for commands that read it directly.
+pub fn default_db() -> PathBuf {
+    PathBuf::from("data/safehire.db")
+}

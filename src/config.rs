@@ -1,0 +1,256 @@
+//! Server configuration, layered: built-in dev defaults, then a TOML file, then `SAFEHIRE_…`
+//! environment variables, then command-line flags. Every key has a default, so `safehire
+//! serve` runs with no file at all.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {path}: {reason}")]
+    File { path: PathBuf, reason: String },
+    #[error("environment variable {var}: {reason}")]
+    Env { var: String, reason: String },
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the gRPC API listens on.
+    pub listen: SocketAddr,
+    /// Folder for the database and, by default, the master key.
+    pub data_dir: PathBuf,
+    /// Dev mode creates what is missing on first start: master key, dev certificates, one dev
+    /// organisation per role. Production sets it to false and provisions them.
+    pub dev_mode: bool,
+    /// The 32-byte master secret; default `<data_dir>/master.key`. Mode 0600, outside the database.
+    pub master_key_file: Option<PathBuf>,
+    /// Log lines as `human` or `json`.
+    pub log_format: LogFormat,
+    pub tls: TlsFiles,
+    pub limits: Limits,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsFiles {
+    /// Folder of the dev certificate set (`safehire certs init`); the defaults below live in it.
+    pub dev_dir: PathBuf,
+    /// CA whose certificates callers must present; default `<dev_dir>/ca.pem`.
+    pub client_ca: Option<PathBuf>,
+    /// Server certificate and key; default `<dev_dir>/server.pem` and `server.key`.
+    pub server_cert: Option<PathBuf>,
+    pub server_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest gRPC message accepted, in bytes.
+    pub max_message_bytes: usize,
+    /// Most records in one import chunk message.
+    pub max_import_chunk_records: usize,
+    /// Most per-record errors listed in an import summary (all are counted).
+    pub max_import_errors_reported: usize,
+    /// Seconds a TLS handshake may take before the connection is dropped.
+    pub handshake_timeout_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            data_dir: PathBuf::from("data"),
+            dev_mode: true,
+            master_key_file: None,
+            log_format: LogFormat::Human,
+            tls: TlsFiles::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl Default for TlsFiles {
+    fn default() -> Self {
+        Self {
+            dev_dir: PathBuf::from("certs/dev"),
+            client_ca: None,
+            server_cert: None,
+            server_key: None,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 4 * 1024 * 1024,
+            max_import_chunk_records: 10_000,
+            max_import_errors_reported: 1_000,
+            handshake_timeout_secs: 10,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, overlaid by `file` (when given) and then by `SAFEHIRE_…` variables from `env`.
+    /// A variable names a key path with `__` between levels: `SAFEHIRE_LIMITS__MAX_MESSAGE_BYTES`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut tree = toml::Value::try_from(Config::default())
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+            let overlay: toml::Value = toml::from_str(&text).map_err(|e| ConfigError::File {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+            merge(&mut tree, overlay);
+        }
+        for (var, value) in env {
+            let Some(key) = var.strip_prefix("SAFEHIRE_") else {
+                continue;
+            };
+            let path: Vec<String> = key.split("__").map(|p| p.to_ascii_lowercase()).collect();
+            set_path(&mut tree, &path, parse_env_value(&value)).map_err(|reason| ConfigError::Env {
+                var: var.clone(),
+                reason,
+            })?;
+        }
+        let config: Config = tree.try_into().map_err(|e: toml::de::Error| {
+            ConfigError::Invalid(e.message().to_string())
+        })?;
+        Ok(config)
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("safehire.db")
+    }
+
+    pub fn master_key_path(&self) -> PathBuf {
+        self.master_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("master.key"))
+    }
+
+    pub fn client_ca_path(&self) -> PathBuf {
+        self.tls
+            .client_ca
+            .clone()
+            .unwrap_or_else(|| self.tls.dev_dir.join("ca.pem"))
+    }
+
+    pub fn server_cert_path(&self) -> PathBuf {
+        self.tls
+            .server_cert
+            .clone()
+            .unwrap_or_else(|| self.tls.dev_dir.join("server.pem"))
+    }
+
+    pub fn server_key_path(&self) -> PathBuf {
+        self.tls
+            .server_key
+            .clone()
+            .unwrap_or_else(|| self.tls.dev_dir.join("server.key"))
+    }
+}
+
+/// An environment value is read as a TOML value when it parses as one (numbers, booleans),
+/// otherwise as a plain string (paths, addresses).
+fn parse_env_value(text: &str) -> toml::Value {
+    toml::from_str::<toml::Table>(&format!("v = {text}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(text.to_string()))
+}
+
+fn merge(base: &mut toml::Value, overlay: toml::Value) {
+    match (base, overlay) {
+        (toml::Value::Table(base), toml::Value::Table(overlay)) => {
+            for (key, value) in overlay {
+                match base.get_mut(&key) {
+                    Some(existing) => merge(existing, value),
+                    None => {
+                        base.insert(key, value);
+                    }
+                }
+            }
+        }
+        (base, overlay) => *base = overlay,
+    }
+}
+
+fn set_path(tree: &mut toml::Value, path: &[String], value: toml::Value) -> Result<(), String> {
+    let (last, parents) = path.split_last().ok_or("empty key")?;
+    let mut node = tree;
+    for part in parents {
+        node = node
+            .as_table_mut()
+            .ok_or_else(|| format!("{part} is not a section"))?
+            .entry(part.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    }
+    node.as_table_mut()
+        .ok_or("not a section")?
+        .insert(last.clone(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_file() {
+        let config = Config::load(None, Vec::new()).unwrap();
+        assert_eq!(config, Config::default());
+        assert_eq!(config.listen.to_string(), "127.0.0.1:50051");
+        assert_eq!(config.database_path(), PathBuf::from("data/safehire.db"));
+    }
+
+    #[test]
+    fn file_then_environment_override_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("safehire.toml");
+        std::fs::write(
+            &file,
+            "listen = \"0.0.0.0:6000\"\ndev_mode = false\n[limits]\nmax_import_chunk_records = 50\n",
+        )
+        .unwrap();
+        let env = vec![
+            ("SAFEHIRE_LISTEN".to_string(), "127.0.0.1:7000".to_string()),
+            ("SAFEHIRE_LIMITS__MAX_MESSAGE_BYTES".to_string(), "1024".to_string()),
+            ("UNRELATED".to_string(), "x".to_string()),
+        ];
+        let config = Config::load(Some(&file), env).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:7000");
+        assert!(!config.dev_mode);
+        assert_eq!(config.limits.max_import_chunk_records, 50);
+        assert_eq!(config.limits.max_message_bytes, 1024);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let env = vec![("SAFEHIRE_LISTEN_ADDR".to_string(), "x".to_string())];
+        let err = Config::load(None, env).unwrap_err().to_string();
+        assert!(err.contains("listen_addr"), "{err}");
+        let env = vec![("SAFEHIRE_LISTEN".to_string(), "nowhere".to_string())];
+        assert!(Config::load(None, env).is_err());
+    }
+}

@@ -1,0 +1,198 @@
+//! The master secret and the keys derived from it. Identities are only ever kept as keyed
+//! hashes: an 18-digit ID number has about 35 bits of entropy, so an unkeyed hash would be
+//! reversed in minutes, while a keyed hash with the key outside the database reveals nobody.
+
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::identity::{Document, PersonName};
+
+const SUBJECT_CONTEXT: &str = "safehire 2026-11-24 subject key v1";
+const NAME_CONTEXT: &str = "safehire 2026-11-24 name tag v1";
+const KEY_ID_CONTEXT: &str = "safehire 2026-11-24 key id v1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("master key file {path} does not exist (in production, provision it; in dev mode it is created)")]
+    Missing { path: PathBuf },
+    #[error(
+        "master key file {path} is readable by group or others (mode {mode:o}); run `chmod 600` on it"
+    )]
+    TooOpen { path: PathBuf, mode: u32 },
+    #[error("master key file {path} holds {len} bytes; it must hold exactly 32")]
+    WrongLength { path: PathBuf, len: usize },
+    #[error("master key file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// A hashed document: the only form in which a person's identity is stored.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SubjectKey(pub [u8; 32]);
+
+/// A hashed, normalised name: the second factor of a match.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NameTag(pub [u8; 32]);
+
+impl fmt::Debug for SubjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SubjectKey({}…)", hex::encode(&self.0[..4]))
+    }
+}
+
+impl fmt::Debug for NameTag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "NameTag({}…)", hex::encode(&self.0[..4]))
+    }
+}
+
+/// The per-purpose keys derived from the master secret. The master itself is dropped after
+/// derivation.
+pub struct Keys {
+    subject: [u8; 32],
+    name: [u8; 32],
+    key_id: [u8; 32],
+}
+
+impl fmt::Debug for Keys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Keys(id {})", self.key_id_hex())
+    }
+}
+
+impl Keys {
+    pub fn from_master(master: &[u8; 32]) -> Self {
+        Self {
+            subject: blake3::derive_key(SUBJECT_CONTEXT, master),
+            name: blake3::derive_key(NAME_CONTEXT, master),
+            key_id: blake3::derive_key(KEY_ID_CONTEXT, master),
+        }
+    }
+
+    /// Loads the master secret from `path`, creating it first when `create_if_missing`.
+    pub fn load(path: &Path, create_if_missing: bool) -> Result<Self, KeyError> {
+        let io = |source| KeyError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        if !path.exists() {
+            if !create_if_missing {
+                return Err(KeyError::Missing {
+                    path: path.to_path_buf(),
+                });
+            }
+            create_key_file(path).map_err(io)?;
+        }
+        check_permissions(path)?;
+        let bytes = std::fs::read(path).map_err(io)?;
+        let master: [u8; 32] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| KeyError::WrongLength {
+                path: path.to_path_buf(),
+                len: bytes.len(),
+            })?;
+        Ok(Self::from_master(&master))
+    }
+
+    pub fn subject_key(&self, document: &Document) -> SubjectKey {
+        let mut hasher = blake3::Hasher::new_keyed(&self.subject);
+        hasher.update(document.doc_type().slug().as_bytes());
+        hasher.update(b"|");
+        hasher.update(document.number().as_bytes());
+        SubjectKey(*hasher.finalize().as_bytes())
+    }
+
+    pub fn name_tag(&self, name: &PersonName) -> NameTag {
+        NameTag(*blake3::keyed_hash(&self.name, name.as_str().as_bytes()).as_bytes())
+    }
+
+    /// Names the key without revealing it, so that a database is never read with the wrong key
+    /// (which would silently turn every hit into NO_RECORD).
+    pub fn key_id_hex(&self) -> String {
+        hex::encode(&self.key_id[..16])
+    }
+}
+
+fn create_key_file(path: &Path) -> std::io::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut master = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut master)
+        .map_err(|_| std::io::Error::other("the system random generator failed"))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(&master)?;
+    file.sync_all()
+}
+
+#[cfg(unix)]
+fn check_permissions(path: &Path) -> Result<(), KeyError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .map_err(|source| KeyError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(KeyError::TooOpen {
+            path: path.to_path_buf(),
+            mode: mode & 0o777,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_permissions(_path: &Path) -> Result<(), KeyError> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_a_private_32_byte_key_and_reloads_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.key");
+        let first = Keys::load(&path, true).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap().len(), 32);
+        let again = Keys::load(&path, false).unwrap();
+        assert_eq!(first.key_id_hex(), again.key_id_hex());
+    }
+
+    #[test]
+    fn refuses_missing_open_or_short_key_files() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.key");
+        assert!(matches!(Keys::load(&path, false), Err(KeyError::Missing { .. })));
+        Keys::load(&path, true).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert!(matches!(Keys::load(&path, false), Err(KeyError::TooOpen { .. })));
+        std::fs::write(&path, [7u8; 31]).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(matches!(
+            Keys::load(&path, false),
+            Err(KeyError::WrongLength { len: 31, .. })
+        ));
+    }
+
+    #[test]
+    fn different_masters_give_unrelated_keys() {
+        let a = Keys::from_master(&[1; 32]);
+        let b = Keys::from_master(&[2; 32]);
+        assert_ne!(a.key_id_hex(), b.key_id_hex());
+        assert_ne!(a.subject, a.name);
+    }
+}

@@ -1,0 +1,30 @@
+//! safehire: tells employers whose staff work with children whether an applicant or employee
+//! has a record that bars them, from a keyed-hash index of records, and keeps a tamper-evident
+//! audit log of every call for prosecutors.
+
+pub mod api;
+pub mod audit;
+pub mod certs;
+pub mod check;
+pub mod clock;
+mod coded;
+pub mod config;
+pub mod devset;
+pub mod synth;
+pub mod cli;
+pub mod identity;
+pub mod keys;
+pub mod org;
+pub mod registry;
+pub mod server;
+pub mod store;
+pub mod tls;
+
+/// The generated API contract (package `safehire.v1`).
+pub mod proto {
+    tonic::include_proto!("safehire.v1");
+
+    /// The encoded descriptor set, served by gRPC reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/safehire_descriptor.bin"));
+}

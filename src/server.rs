@@ -1,0 +1,263 @@
+//! Starting and stopping the server: keys, database, dev bootstrap, mTLS listener, services,
+//! health and reflection, and a graceful stop that drains calls and flushes the audit log.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::api::{AppState, AuditApi, CheckApi, OrgApi, OrgDirectory, RegistryApi};
+use crate::audit::NewEntry;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::keys::Keys;
+use crate::proto;
+use crate::store::Store;
+use crate::tls::{self, PeerStream};
+use crate::{devset, store};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Key(#[from] crate::keys::KeyError),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error("dev certificates: {0}")]
+    Certs(#[from] crate::certs::CertError),
+    #[error("dev organisations: {0}")]
+    DevOrgs(#[from] crate::org::EnrolmentError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// A server that is up and listening.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    state: Arc<AppState>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), ServerError>>,
+}
+
+impl RunningServer {
+    /// Stops accepting, lets calls under way finish, flushes the audit log, and returns.
+    pub async fn shutdown(mut self) -> Result<(), ServerError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.wait().await
+    }
+
+    /// Runs until the server stops on its own (it does not, short of an error or `shutdown`).
+    pub async fn wait(self) -> Result<(), ServerError> {
+        let served = match self.task.await {
+            Ok(result) => result,
+            Err(join) => {
+                tracing::error!(error = %join, "server task failed");
+                Ok(())
+            }
+        };
+        self.state.store.close().await;
+        served
+    }
+
+    /// Shared state, for in-process tests and tools.
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+}
+
+/// Brings the server up on `config.listen` (port 0 picks a free one) with time from `clock`.
+pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServer, ServerError> {
+    tls::install_crypto_provider();
+    let now = clock.now();
+    if config.dev_mode && devset::ensure_dev_certs(&config.tls.dev_dir, now)? {
+        tracing::info!(dir = %config.tls.dev_dir.display(), "generated dev certificates");
+    }
+    let keys = Keys::load(&config.master_key_path(), config.dev_mode)?;
+    let store = Store::open(&config.database_path(), &keys.key_id_hex())?;
+    let system_entry = |action: &str, outcome: &str| NewEntry {
+        at_micros: crate::clock::to_micros(now),
+        role: "SYSTEM".into(),
+        action: action.into(),
+        outcome: outcome.into(),
+        ..NewEntry::default()
+    };
+    if config.dev_mode {
+        let added = store
+            .enroll_missing(
+                devset::dev_enrolments()?,
+                crate::clock::to_micros(now),
+                system_entry("server.dev_enroll", "CREATED"),
+            )
+            .await?;
+        if added > 0 {
+            tracing::info!(added, "enrolled dev organisations");
+        }
+    }
+    let orgs = OrgDirectory::new(store.organisations().await?);
+    let tls_config = tls::server_config(
+        &config.client_ca_path(),
+        &config.server_cert_path(),
+        &config.server_key_path(),
+    )?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    store
+        .append_audit(NewEntry {
+            detail: format!("listen={addr} dev_mode={}", config.dev_mode),
+            ..system_entry("server.start", "OK")
+        })
+        .await?;
+
+    let state = Arc::new(AppState {
+        store,
+        keys,
+        clock,
+        orgs,
+        limits: config.limits.clone(),
+    });
+    let (stop, stopped) = oneshot::channel::<()>();
+    let connections = accept_loop(
+        listener,
+        TlsAcceptor::from(tls_config),
+        Arc::clone(&state),
+        Duration::from_secs(config.limits.handshake_timeout_secs),
+    );
+    let router = build_router(&state, config.limits.max_message_bytes)?;
+    let task = tokio::spawn(async move {
+        router
+            .serve_with_incoming_shutdown(connections, async {
+                let _ = stopped.await;
+            })
+            .await?;
+        Ok(())
+    });
+    tracing::info!(%addr, "safehire listening (mTLS, TLS 1.3)");
+    Ok(RunningServer {
+        addr,
+        state,
+        stop: Some(stop),
+        task,
+    })
+}
+
+fn build_router(
+    state: &Arc<AppState>,
+    max_message: usize,
+) -> Result<tonic::transport::server::Router, ServerError> {
+    use proto::audit_service_server::AuditServiceServer;
+    use proto::check_service_server::CheckServiceServer;
+    use proto::organisation_service_server::OrganisationServiceServer;
+    use proto::registry_service_server::RegistryServiceServer;
+
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let check = CheckServiceServer::new(CheckApi::new(Arc::clone(state)))
+        .max_decoding_message_size(max_message);
+    let registry = RegistryServiceServer::new(RegistryApi::new(Arc::clone(state)))
+        .max_decoding_message_size(max_message);
+    let orgs = OrganisationServiceServer::new(OrgApi::new(Arc::clone(state)))
+        .max_decoding_message_size(max_message);
+    let audit = AuditServiceServer::new(AuditApi::new(Arc::clone(state)))
+        .max_decoding_message_size(max_message);
+    tokio::spawn(async move {
+        health_reporter
+            .set_serving::<CheckServiceServer<CheckApi>>()
+            .await;
+        health_reporter
+            .set_serving::<RegistryServiceServer<RegistryApi>>()
+            .await;
+        health_reporter
+            .set_serving::<OrganisationServiceServer<OrgApi>>()
+            .await;
+        health_reporter
+            .set_serving::<AuditServiceServer<AuditApi>>()
+            .await;
+    });
+    Ok(tonic::transport::Server::builder()
+        .add_service(health)
+        .add_service(reflection)
+        .add_service(check)
+        .add_service(registry)
+        .add_service(orgs)
+        .add_service(audit))
+}
+
+/// Accepts TCP connections and completes TLS handshakes off the accept path; a failed handshake
+/// (a certificate from another CA, an expired one, not TLS at all) is audited and dropped.
+fn accept_loop(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    state: Arc<AppState>,
+    handshake_timeout: Duration,
+) -> ReceiverStream<Result<PeerStream, std::io::Error>> {
+    let (ready, connections) = mpsc::channel(64);
+    tokio::spawn(async move {
+        loop {
+            let (tcp, remote) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = ready.closed() => break,
+            };
+            let _ = tcp.set_nodelay(true);
+            let acceptor = acceptor.clone();
+            let ready = ready.clone();
+            let state = Arc::clone(&state);
+            tokio::spawn(async move {
+                match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+                    Ok(Ok(stream)) => {
+                        let _ = ready.send(Ok(PeerStream::new(stream))).await;
+                    }
+                    Ok(Err(e)) => audit_handshake_failure(&state, remote, &e.to_string()).await,
+                    Err(_) => audit_handshake_failure(&state, remote, "handshake timed out").await,
+                }
+            });
+        }
+    });
+    ReceiverStream::new(connections)
+}
+
+async fn audit_handshake_failure(state: &AppState, remote: SocketAddr, reason: &str) {
+    tracing::info!(%remote, reason, "TLS handshake refused");
+    let entry = NewEntry {
+        at_micros: state.now_micros(),
+        action: "tls.handshake".into(),
+        outcome: "UNAUTHENTICATED".into(),
+        detail: format!("remote={} reason={reason}", remote.ip()),
+        ..NewEntry::default()
+    };
+    if let Err(e) = state.store.append_audit(entry).await {
+        tracing::error!(error = %e, "could not audit a refused handshake");
+    }
+}

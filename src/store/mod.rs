@@ -1,0 +1,348 @@
+//! Storage: one SQLite file in WAL mode, one writer thread that owns every change (and the end
+//! of the audit chain), and a pool of read connections. No SQL lives outside this module.
+
+mod audit_sql;
+mod orgs;
+mod records;
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OpenFlags};
+
+pub use records::{ImportCounts, RecordFlag};
+pub use writer::WriteCtx;
+
+use crate::audit::{Chain, Entry, Head, NewEntry, Verification};
+use crate::check::Candidate;
+use crate::keys::SubjectKey;
+use crate::org::{Enrolment, OrgStatus, Organisation};
+use crate::registry::HashedRecord;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("the database was written by a newer safehire (schema {found}, this build knows {known})")]
+    SchemaTooNew { found: usize, known: usize },
+    #[error(
+        "the database belongs to another master key (key id {found}, this server has {expected}); \
+         refusing to start, since every check would silently miss"
+    )]
+    WrongKey { expected: String, found: String },
+    #[error("the write could not be committed: {0}")]
+    CommitFailed(String),
+    #[error("the write was not carried out")]
+    NotWritten,
+    #[error("the database writer has stopped")]
+    WriterGone,
+    #[error("audit entry {0} does not exist")]
+    NoSuchEntry(u64),
+    #[error("could not start the database writer: {0}")]
+    Thread(std::io::Error),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The open database.
+pub struct Store {
+    path: PathBuf,
+    /// Shared with async callers; `close` takes it out so that no new write starts.
+    writer: tokio::sync::RwLock<Option<Arc<writer::Writer>>>,
+    readers: Arc<Readers>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`, applies migrations, binds it to the
+    /// master key named by `key_id`, clears what broken imports left, and starts the writer.
+    pub fn open(path: &Path, key_id: &str) -> Result<Self, StoreError> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|source| StoreError::Io {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        let mut conn = Connection::open(path)?;
+        restrict_permissions(path)?;
+        configure_writer(&conn)?;
+        schema::migrate(&mut conn)?;
+        bind_key(&conn, key_id)?;
+        let dropped = records::discard_all_staged(&conn)?;
+        if dropped > 0 {
+            tracing::warn!(rows = dropped, "discarded rows of imports that never finished");
+        }
+        let chain = Chain::new(audit_sql::head(&conn)?);
+        let writer = Arc::new(writer::Writer::start(conn, chain)?);
+        Ok(Self {
+            path: path.to_path_buf(),
+            writer: tokio::sync::RwLock::new(Some(writer)),
+            readers: Arc::new(Readers {
+                path: path.to_path_buf(),
+                idle: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `job` in the writer's next group commit; resolves once it is durable.
+    pub async fn write<T, F>(&self, job: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut WriteCtx<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let writer = self
+            .writer
+            .read()
+            .await
+            .clone()
+            .ok_or(StoreError::WriterGone)?;
+        writer.run(job).await
+    }
+
+    /// Runs `job` on a read connection, off the async threads.
+    pub async fn read<T, F>(&self, job: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let readers = Arc::clone(&self.readers);
+        tokio::task::spawn_blocking(move || readers.with(job))
+            .await
+            .map_err(|_| StoreError::NotWritten)?
+    }
+
+    /// Waits for queued writes to commit and stops the writer. Later writes fail with
+    /// `WriterGone`.
+    pub async fn close(&self) {
+        let Some(mut writer) = self.writer.write().await.take() else {
+            return;
+        };
+        // Writes already under way hold a reference until their commit is reported.
+        let mut writer = loop {
+            match Arc::try_unwrap(writer) {
+                Ok(writer) => break writer,
+                Err(shared) => {
+                    writer = shared;
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+            }
+        };
+        if tokio::task::spawn_blocking(move || writer.close()).await.is_err() {
+            tracing::error!("the database writer did not stop cleanly");
+        }
+    }
+
+    // ---- audit ----
+
+    /// Appends one entry; resolves once it is durable.
+    pub async fn append_audit(&self, entry: NewEntry) -> Result<Entry, StoreError> {
+        self.write(move |ctx| ctx.audit(entry)).await
+    }
+
+    pub async fn audit_head(&self) -> Result<Head, StoreError> {
+        self.read(audit_sql::head).await
+    }
+
+    pub async fn verify_audit(&self, from: u64, to: u64) -> Result<Verification, StoreError> {
+        self.read(move |conn| audit_sql::verify(conn, from, to)).await
+    }
+
+    // ---- records ----
+
+    pub async fn lookup(&self, subject: SubjectKey) -> Result<(u64, Vec<Candidate>), StoreError> {
+        self.read(move |conn| records::lookup(conn, &subject)).await
+    }
+
+    pub async fn stage_import(
+        &self,
+        import_id: String,
+        rows: Vec<(u64, HashedRecord)>,
+    ) -> Result<(), StoreError> {
+        self.write(move |ctx| records::stage(ctx.conn, &import_id, &rows))
+            .await
+    }
+
+    pub async fn discard_import(&self, import_id: String) -> Result<(), StoreError> {
+        self.write(move |ctx| records::discard(ctx.conn, &import_id))
+            .await
+    }
+
+    /// Publishes a staged import under a new registry version, auditing each change with a
+    /// copy of `audit` and closing with the entry `summarise` makes.
+    pub async fn finish_import(
+        &self,
+        import_id: String,
+        at_micros: i64,
+        audit: NewEntry,
+        summarise: impl FnOnce(&ImportCounts) -> NewEntry + Send + 'static,
+    ) -> Result<ImportCounts, StoreError> {
+        self.write(move |ctx| records::finish_import(ctx, &import_id, at_micros, &audit, summarise))
+            .await
+    }
+
+    pub async fn set_record_flag(
+        &self,
+        source_ref: String,
+        flag: RecordFlag,
+        at_micros: i64,
+        audit: NewEntry,
+    ) -> Result<Option<(bool, SubjectKey, u64)>, StoreError> {
+        self.write(move |ctx| records::set_flag(ctx, &source_ref, flag, at_micros, audit))
+            .await
+    }
+
+    // ---- organisations ----
+
+    pub async fn organisations(&self) -> Result<Vec<Organisation>, StoreError> {
+        self.read(orgs::all).await
+    }
+
+    /// Enrols (or updates) an organisation and audits it in the same transaction.
+    pub async fn enroll(
+        &self,
+        enrolment: Enrolment,
+        at_micros: i64,
+        audit: NewEntry,
+    ) -> Result<Organisation, StoreError> {
+        self.write(move |ctx| {
+            let org = orgs::upsert(ctx.conn, &enrolment, at_micros)?;
+            ctx.audit(audit)?;
+            Ok(org)
+        })
+        .await
+    }
+
+    /// Enrols organisations only where they are missing; used for the dev set at start.
+    pub async fn enroll_missing(
+        &self,
+        enrolments: Vec<Enrolment>,
+        at_micros: i64,
+        audit: NewEntry,
+    ) -> Result<usize, StoreError> {
+        self.write(move |ctx| {
+            let mut added = 0;
+            for e in &enrolments {
+                if orgs::get(ctx.conn, e.uscc.as_str())?.is_none() {
+                    orgs::upsert(ctx.conn, e, at_micros)?;
+                    ctx.audit(NewEntry {
+                        employer: e.uscc.as_str().to_string(),
+                        detail: format!("role={}", e.role.label()),
+                        ..audit.clone()
+                    })?;
+                    added += 1;
+                }
+            }
+            Ok(added)
+        })
+        .await
+    }
+
+    pub async fn set_org_status(
+        &self,
+        uscc: String,
+        status: OrgStatus,
+        at_micros: i64,
+        audit: NewEntry,
+    ) -> Result<Option<Organisation>, StoreError> {
+        self.write(move |ctx| {
+            let org = orgs::set_status(ctx.conn, &uscc, status, at_micros)?;
+            let outcome = if org.is_some() { audit.outcome.clone() } else { "NOT_FOUND".into() };
+            ctx.audit(NewEntry { outcome, ..audit })?;
+            Ok(org)
+        })
+        .await
+    }
+}
+
+/// Verifies the audit chain of a database file directly, without a server (read-only).
+pub fn verify_file(path: &Path, from: u64, to: u64) -> Result<(Verification, Head), StoreError> {
+    let conn = open_reader(path)?;
+    Ok((audit_sql::verify(&conn, from, to)?, audit_sql::head(&conn)?))
+}
+
+/// Reads the audit head of a database file directly (read-only).
+pub fn head_of_file(path: &Path) -> Result<Head, StoreError> {
+    audit_sql::head(&open_reader(path)?)
+}
+
+struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Readers {
+    fn with<T>(&self, job: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => open_reader(&self.path)?,
+        };
+        let result = job(&conn);
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(conn);
+        }
+        result
+    }
+}
+
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+/// The database holds only hashes, but who checked whom is still nobody else's business: the
+/// file is readable by the service user alone (SQLite gives its -wal and -shm files the same mode).
+fn restrict_permissions(path: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|source| {
+            StoreError::Io {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
+    }
+    Ok(())
+}
+
+/// WAL lets readers run beside the one writer. `synchronous = FULL` fsyncs the WAL at every
+/// commit, so an acknowledged audit entry survives a power cut, not only a process crash; group
+/// commit is what keeps that affordable.
+fn configure_writer(conn: &Connection) -> Result<(), StoreError> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(())
+}
+
+fn bind_key(conn: &Connection, key_id: &str) -> Result<(), StoreError> {
+    use rusqlite::OptionalExtension;
+    let stored: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'key_id'", [], |row| row.get(0))
+        .optional()?;
+    match stored {
+        Some(found) if found != key_id => Err(StoreError::WrongKey {
+            expected: key_id.to_string(),
+            found,
+        }),
+        Some(_) => Ok(()),
+        None => {
+            conn.execute("INSERT INTO meta (key, value) VALUES ('key_id', ?1)", [key_id])?;
+            Ok(())
+        }
+    }
+}

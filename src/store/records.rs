@@ -1,0 +1,264 @@
+//! SQL for the registry of records: lookups for checks, staged imports, revoke and seal.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::StoreError;
+use super::audit_sql::{blob32, from_i64, to_i64};
+use super::writer::WriteCtx;
+use crate::audit::NewEntry;
+use crate::check::Candidate;
+use crate::keys::{NameTag, SubjectKey};
+use crate::registry::{Category, HashedRecord, ImportEffect};
+
+/// The current registry version and every record stored under `subject`, read in one
+/// transaction so that the version names exactly the state the answer came from.
+pub fn lookup(conn: &Connection, subject: &SubjectKey) -> Result<(u64, Vec<Candidate>), StoreError> {
+    let tx = conn.unchecked_transaction()?;
+    let version = registry_version(&tx)?;
+    let mut stmt = tx.prepare_cached(
+        "SELECT name_tag, category, sealed, revoked FROM records WHERE subject = ?1",
+    )?;
+    let candidates = stmt
+        .query_map([subject.0.as_slice()], |row| {
+            Ok(Candidate {
+                name_tag: NameTag(blob32(row, 0)?),
+                category: Category::from_code(row.get(1)?).unwrap_or(Category::Sexual),
+                sealed: row.get(2)?,
+                revoked: row.get(3)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    drop(stmt);
+    tx.finish()?;
+    Ok((version, candidates))
+}
+
+pub fn registry_version(conn: &Connection) -> Result<u64, StoreError> {
+    Ok(from_i64(conn.prepare_cached("SELECT version FROM registry_state WHERE id = 1")?.query_row(
+        [],
+        |row| row.get(0),
+    )?))
+}
+
+fn bump_version(conn: &Connection) -> Result<u64, StoreError> {
+    conn.prepare_cached("UPDATE registry_state SET version = version + 1 WHERE id = 1")?
+        .execute([])?;
+    registry_version(conn)
+}
+
+/// Parks a chunk of an import until the import finishes; nothing in it is visible to checks.
+pub fn stage(conn: &Connection, import_id: &str, rows: &[(u64, HashedRecord)]) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR REPLACE INTO import_staging
+             (import_id, row, source_ref, subject, name_tag, category, kind, decided_on, sealed)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    for (row, record) in rows {
+        stmt.execute(params![
+            import_id,
+            to_i64(*row),
+            record.source_ref,
+            record.subject.0.as_slice(),
+            record.name_tag.0.as_slice(),
+            record.category.code(),
+            record.kind.code(),
+            record.decided_on.to_string(),
+            record.sealed,
+        ])?;
+    }
+    Ok(())
+}
+
+pub fn discard(conn: &Connection, import_id: &str) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM import_staging WHERE import_id = ?1")?
+        .execute([import_id])?;
+    Ok(())
+}
+
+/// Removes what broken imports left behind (a crash mid-stream).
+pub fn discard_all_staged(conn: &Connection) -> Result<usize, StoreError> {
+    Ok(conn.execute("DELETE FROM import_staging", [])?)
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportCounts {
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub registry_version: u64,
+}
+
+/// Makes a staged import visible at once: each record is created or updated by its source
+/// reference and audited, under one new registry version. `audit` is the template for the
+/// per-record entries; `summarise` makes the closing entry from the counts.
+pub fn finish_import(
+    ctx: &mut WriteCtx<'_>,
+    import_id: &str,
+    at_micros: i64,
+    audit: &NewEntry,
+    summarise: impl FnOnce(&ImportCounts) -> NewEntry,
+) -> Result<ImportCounts, StoreError> {
+    let version = bump_version(ctx.conn)?;
+    let mut counts = ImportCounts {
+        registry_version: version,
+        ..ImportCounts::default()
+    };
+    // Walk the staged rows with a cursor while writing records: SQLite allows it on one
+    // connection, and it keeps a million-row import out of memory.
+    let conn = ctx.conn;
+    let mut stmt = conn.prepare_cached(
+        "SELECT source_ref, subject, name_tag, category, kind, decided_on, sealed
+         FROM import_staging WHERE import_id = ?1 ORDER BY row",
+    )?;
+    let mut rows = stmt.query([import_id])?;
+    while let Some(row) = rows.next()? {
+        let source_ref: String = row.get(0)?;
+        let record = HashedRowBytes {
+            subject: blob32(row, 1)?,
+            name_tag: blob32(row, 2)?,
+            category: row.get(3)?,
+            kind: row.get(4)?,
+            decided_on: row.get(5)?,
+            sealed: row.get(6)?,
+        };
+        let effect = upsert(conn, &source_ref, &record, version, at_micros)?;
+        match effect {
+            ImportEffect::Created => counts.created += 1,
+            ImportEffect::Updated => counts.updated += 1,
+            ImportEffect::Unchanged => {
+                counts.unchanged += 1;
+                continue;
+            }
+        }
+        ctx.audit(NewEntry {
+            subject: Some(SubjectKey(record.subject)),
+            outcome: if effect == ImportEffect::Created { "CREATED" } else { "UPDATED" }.into(),
+            registry_version: version,
+            detail: format!("source_ref={source_ref}"),
+            ..audit.clone()
+        })?;
+    }
+    drop(rows);
+    drop(stmt);
+    discard(ctx.conn, import_id)?;
+    ctx.audit(summarise(&counts))?;
+    Ok(counts)
+}
+
+struct HashedRowBytes {
+    subject: [u8; 32],
+    name_tag: [u8; 32],
+    category: i32,
+    kind: i32,
+    decided_on: String,
+    sealed: bool,
+}
+
+fn upsert(
+    conn: &Connection,
+    source_ref: &str,
+    r: &HashedRowBytes,
+    version: u64,
+    at_micros: i64,
+) -> Result<ImportEffect, StoreError> {
+    let existing = conn
+        .prepare_cached(
+            "SELECT subject, name_tag, category, kind, decided_on, sealed FROM records WHERE source_ref = ?1",
+        )?
+        .query_row([source_ref], |row| {
+            Ok(HashedRowBytes {
+                subject: blob32(row, 0)?,
+                name_tag: blob32(row, 1)?,
+                category: row.get(2)?,
+                kind: row.get(3)?,
+                decided_on: row.get(4)?,
+                sealed: row.get(5)?,
+            })
+        })
+        .optional()?;
+    let effect = match existing {
+        None => ImportEffect::Created,
+        Some(old)
+            if old.subject == r.subject
+                && old.name_tag == r.name_tag
+                && old.category == r.category
+                && old.kind == r.kind
+                && old.decided_on == r.decided_on
+                && old.sealed == r.sealed =>
+        {
+            return Ok(ImportEffect::Unchanged);
+        }
+        Some(_) => ImportEffect::Updated,
+    };
+    conn.prepare_cached(
+        "INSERT INTO records (source_ref, subject, name_tag, category, kind, decided_on, sealed,
+                              revoked, version, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?9)
+         ON CONFLICT (source_ref) DO UPDATE SET
+             subject = excluded.subject, name_tag = excluded.name_tag,
+             category = excluded.category, kind = excluded.kind,
+             decided_on = excluded.decided_on, sealed = excluded.sealed,
+             version = excluded.version, updated_at = excluded.updated_at",
+    )?
+    .execute(params![
+        source_ref,
+        r.subject.as_slice(),
+        r.name_tag.as_slice(),
+        r.category,
+        r.kind,
+        r.decided_on,
+        r.sealed,
+        to_i64(version),
+        at_micros,
+    ])?;
+    Ok(effect)
+}
+
+/// A flag a registrar sets on a record by its source reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordFlag {
+    Revoked,
+    Sealed,
+}
+
+/// Sets `flag` on the record; `None` when there is no such record. The registry version moves
+/// only when something changed; the call is audited either way.
+pub fn set_flag(
+    ctx: &mut WriteCtx<'_>,
+    source_ref: &str,
+    flag: RecordFlag,
+    at_micros: i64,
+    audit: NewEntry,
+) -> Result<Option<(bool, SubjectKey, u64)>, StoreError> {
+    let column = match flag {
+        RecordFlag::Revoked => "revoked",
+        RecordFlag::Sealed => "sealed",
+    };
+    let current = ctx
+        .conn
+        .prepare_cached(&format!("SELECT {column}, subject FROM records WHERE source_ref = ?1"))?
+        .query_row([source_ref], |row| Ok((row.get::<_, bool>(0)?, blob32(row, 1)?)))
+        .optional()?;
+    let Some((already, subject)) = current else {
+        return Ok(None);
+    };
+    let subject = SubjectKey(subject);
+    let version = if already {
+        registry_version(ctx.conn)?
+    } else {
+        let version = bump_version(ctx.conn)?;
+        ctx.conn
+            .prepare_cached(&format!(
+                "UPDATE records SET {column} = 1, version = ?2, updated_at = ?3 WHERE source_ref = ?1"
+            ))?
+            .execute(params![source_ref, to_i64(version), at_micros])?;
+        version
+    };
+    ctx.audit(NewEntry {
+        subject: Some(subject),
+        outcome: if already { "UNCHANGED" } else { "CHANGED" }.into(),
+        registry_version: version,
+        ..audit
+    })?;
+    Ok(Some((!already, subject, version)))
+}

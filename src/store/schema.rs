@@ -1,0 +1,103 @@
+//! The schema, as an ordered list of migrations. `PRAGMA user_version` records how many have
+//! been applied; each runs once, in its own transaction, at start.
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: organisations, records, imports in progress, the audit log.
+    "
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE organisations (
+        uscc               TEXT PRIMARY KEY,
+        name               TEXT NOT NULL,
+        role               INTEGER NOT NULL,
+        region             TEXT NOT NULL,
+        industry           INTEGER NOT NULL,
+        supervising_bureau TEXT,
+        status             INTEGER NOT NULL,
+        enrolled_at        INTEGER NOT NULL,
+        updated_at         INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX organisations_bureau ON organisations (supervising_bureau);
+
+    CREATE TABLE registry_state (
+        id      INTEGER PRIMARY KEY CHECK (id = 1),
+        version INTEGER NOT NULL
+    ) STRICT;
+    INSERT INTO registry_state (id, version) VALUES (1, 0);
+
+    CREATE TABLE records (
+        id         INTEGER PRIMARY KEY,
+        source_ref TEXT NOT NULL UNIQUE,
+        subject    BLOB NOT NULL,
+        name_tag   BLOB NOT NULL,
+        category   INTEGER NOT NULL,
+        kind       INTEGER NOT NULL,
+        decided_on TEXT NOT NULL,
+        sealed     INTEGER NOT NULL,
+        revoked    INTEGER NOT NULL DEFAULT 0,
+        version    INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX records_subject ON records (subject);
+
+    CREATE TABLE import_staging (
+        import_id  TEXT NOT NULL,
+        row        INTEGER NOT NULL,
+        source_ref TEXT NOT NULL,
+        subject    BLOB NOT NULL,
+        name_tag   BLOB NOT NULL,
+        category   INTEGER NOT NULL,
+        kind       INTEGER NOT NULL,
+        decided_on TEXT NOT NULL,
+        sealed     INTEGER NOT NULL,
+        PRIMARY KEY (import_id, row)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE audit_log (
+        seq              INTEGER PRIMARY KEY,
+        at               INTEGER NOT NULL,
+        caller           TEXT NOT NULL,
+        cert_fingerprint TEXT NOT NULL,
+        role             TEXT NOT NULL,
+        action           TEXT NOT NULL,
+        employer         TEXT NOT NULL,
+        subject          BLOB,
+        purpose          TEXT NOT NULL,
+        scope            TEXT NOT NULL,
+        outcome          TEXT NOT NULL,
+        check_id         TEXT NOT NULL,
+        registry_version INTEGER NOT NULL,
+        detail           TEXT NOT NULL,
+        prev_hash        BLOB NOT NULL,
+        hash             BLOB NOT NULL
+    ) STRICT;
+    CREATE INDEX audit_log_employer ON audit_log (employer, at);
+    CREATE INDEX audit_log_subject ON audit_log (subject) WHERE subject IS NOT NULL;
+    ",
+];
+
+/// Brings the schema up to date; refuses a database written by a newer safehire.
+pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let applied: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    let applied = usize::try_from(applied).unwrap_or(usize::MAX);
+    if applied > MIGRATIONS.len() {
+        return Err(StoreError::SchemaTooNew {
+            found: applied,
+            known: MIGRATIONS.len(),
+        });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i64::try_from(index + 1).unwrap_or(i64::MAX))?;
+        tx.commit()?;
+    }
+    Ok(())
+}

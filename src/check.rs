@@ -103,7 +103,10 @@ mod tests {
             decide(
                 Scope::Art62,
                 me,
-                &[candidate(2, Category::Abuse), candidate(1, Category::Sexual)]
+                &[
+                    candidate(2, Category::Abuse),
+                    candidate(1, Category::Sexual)
+                ]
             ),
             Outcome::RecordFound
         );
@@ -116,7 +119,10 @@ mod tests {
         sealed.sealed = true;
         let mut revoked = candidate(1, Category::Sexual);
         revoked.revoked = true;
-        assert_eq!(decide(Scope::Art62, me, &[sealed, revoked]), Outcome::NoRecord);
+        assert_eq!(
+            decide(Scope::Art62, me, &[sealed, revoked]),
+            Outcome::NoRecord
+        );
         assert_eq!(
             decide(Scope::Sexual, me, &[candidate(1, Category::Abuse)]),
             Outcome::NoRecord

@@ -128,14 +128,16 @@ impl Config {
                 continue;
             };
             let path: Vec<String> = key.split("__").map(|p| p.to_ascii_lowercase()).collect();
-            set_path(&mut tree, &path, parse_env_value(&value)).map_err(|reason| ConfigError::Env {
-                var: var.clone(),
-                reason,
+            set_path(&mut tree, &path, parse_env_value(&value)).map_err(|reason| {
+                ConfigError::Env {
+                    var: var.clone(),
+                    reason,
+                }
             })?;
         }
-        let config: Config = tree.try_into().map_err(|e: toml::de::Error| {
-            ConfigError::Invalid(e.message().to_string())
-        })?;
+        let config: Config = tree
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_string()))?;
         Ok(config)
     }
 
@@ -235,7 +237,10 @@ mod tests {
         .unwrap();
         let env = vec![
             ("SAFEHIRE_LISTEN".to_string(), "127.0.0.1:7000".to_string()),
-            ("SAFEHIRE_LIMITS__MAX_MESSAGE_BYTES".to_string(), "1024".to_string()),
+            (
+                "SAFEHIRE_LIMITS__MAX_MESSAGE_BYTES".to_string(),
+                "1024".to_string(),
+            ),
             ("UNRELATED".to_string(), "x".to_string()),
         ];
         let config = Config::load(Some(&file), env).unwrap();

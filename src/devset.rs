@@ -22,11 +22,19 @@ pub struct DevOrg {
 /// The dev set: fixed codes, so that certificates and the registry agree across restarts.
 pub fn dev_orgs() -> Vec<DevOrg> {
     [
-        (Role::Operator, "11150602MB0000001", "safehire 运维中心 (dev)"),
+        (
+            Role::Operator,
+            "11150602MB0000001",
+            "safehire 运维中心 (dev)",
+        ),
         (Role::Registrar, "11150602MB0000002", "东胜区公安分局 (dev)"),
         (Role::Bureau, "11150602MB0000003", "东胜区教育局 (dev)"),
         (Role::Employer, "12150602MB0000004", "东胜区第一小学 (dev)"),
-        (Role::Prosecutor, "11150602MB0000005", "东胜区人民检察院 (dev)"),
+        (
+            Role::Prosecutor,
+            "11150602MB0000005",
+            "东胜区人民检察院 (dev)",
+        ),
     ]
     .into_iter()
     .map(|(role, body, name)| DevOrg {
@@ -92,7 +100,10 @@ mod tests {
             assert!(Uscc::parse(&org.uscc).is_ok(), "{}", org.uscc);
         }
         let enrolments = dev_enrolments().unwrap();
-        let school = enrolments.iter().find(|e| e.role == Role::Employer).unwrap();
+        let school = enrolments
+            .iter()
+            .find(|e| e.role == Role::Employer)
+            .unwrap();
         assert!(school.supervising_bureau.is_some());
     }
 }

@@ -14,7 +14,9 @@ const KEY_ID_CONTEXT: &str = "safehire 2026-11-24 key id v1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("master key file {path} does not exist (in production, provision it; in dev mode it is created)")]
+    #[error(
+        "master key file {path} does not exist (in production, provision it; in dev mode it is created)"
+    )]
     Missing { path: PathBuf },
     #[error(
         "master key file {path} is readable by group or others (mode {mode:o}); run `chmod 600` on it"
@@ -176,10 +178,16 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("master.key");
-        assert!(matches!(Keys::load(&path, false), Err(KeyError::Missing { .. })));
+        assert!(matches!(
+            Keys::load(&path, false),
+            Err(KeyError::Missing { .. })
+        ));
         Keys::load(&path, true).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
-        assert!(matches!(Keys::load(&path, false), Err(KeyError::TooOpen { .. })));
+        assert!(matches!(
+            Keys::load(&path, false),
+            Err(KeyError::TooOpen { .. })
+        ));
         std::fs::write(&path, [7u8; 31]).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert!(matches!(

@@ -6,18 +6,18 @@ pub mod api;
 pub mod audit;
 pub mod certs;
 pub mod check;
+pub mod cli;
 pub mod clock;
 mod coded;
 pub mod config;
 pub mod devset;
-pub mod synth;
-pub mod cli;
 pub mod identity;
 pub mod keys;
 pub mod org;
 pub mod registry;
 pub mod server;
 pub mod store;
+pub mod synth;
 pub mod tls;
 
 /// The generated API contract (package `safehire.v1`).

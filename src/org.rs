@@ -122,7 +122,10 @@ impl Enrolment {
             code => {
                 let bureau = Uscc::parse(code).map_err(|e| err("supervising_bureau", &e.reason))?;
                 if bureau.as_str() == uscc.as_str() {
-                    return Err(err("supervising_bureau", "an organisation cannot supervise itself"));
+                    return Err(err(
+                        "supervising_bureau",
+                        "an organisation cannot supervise itself",
+                    ));
                 }
                 Some(bureau)
             }
@@ -141,11 +144,18 @@ impl Enrolment {
 /// A 6-digit administrative division code with a plausible province.
 pub fn validate_region(region: &str) -> Result<(), EnrolmentError> {
     if region.len() != 6 || !region.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(err("region", "must be a 6-digit administrative division code"));
+        return Err(err(
+            "region",
+            "must be a 6-digit administrative division code",
+        ));
     }
     let province: u32 = region[..2].parse().unwrap_or(0);
-    if !matches!(province, 11..=15 | 21..=23 | 31..=37 | 41..=46 | 50..=54 | 61..=65 | 71 | 81 | 82) {
-        return Err(err("region", &format!("unknown province code {}", &region[..2])));
+    if !matches!(province, 11..=15 | 21..=23 | 31..=37 | 41..=46 | 50..=54 | 61..=65 | 71 | 81 | 82)
+    {
+        return Err(err(
+            "region",
+            &format!("unknown province code {}", &region[..2]),
+        ));
     }
     Ok(())
 }
@@ -170,9 +180,7 @@ impl Caller {
     pub fn may_act_for(&self, employer: &Organisation) -> bool {
         match self.org.role {
             Role::Employer => employer.uscc == self.org.uscc,
-            Role::Bureau => {
-                employer.supervising_bureau.as_deref() == Some(self.org.uscc.as_str())
-            }
+            Role::Bureau => employer.supervising_bureau.as_deref() == Some(self.org.uscc.as_str()),
             _ => false,
         }
     }

@@ -76,8 +76,12 @@ pub fn validate_source_ref(source_ref: &str) -> Result<(), String> {
 
 pub fn parse_date(field: &'static str, text: &str) -> Result<Date, (&'static str, String)> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
-    Date::parse(text.trim(), &format)
-        .map_err(|_| (field, format!("not a date in the form YYYY-MM-DD: {:?}", text.trim())))
+    Date::parse(text.trim(), &format).map_err(|_| {
+        (
+            field,
+            format!("not a date in the form YYYY-MM-DD: {:?}", text.trim()),
+        )
+    })
 }
 
 #[cfg(test)]
@@ -94,8 +98,14 @@ mod tests {
 
     #[test]
     fn enums_parse_slugs_and_labels() {
-        assert_eq!(Category::parse("violent-injury"), Some(Category::ViolentInjury));
-        assert_eq!(Category::parse("VIOLENT_INJURY"), Some(Category::ViolentInjury));
+        assert_eq!(
+            Category::parse("violent-injury"),
+            Some(Category::ViolentInjury)
+        );
+        assert_eq!(
+            Category::parse("VIOLENT_INJURY"),
+            Some(Category::ViolentInjury)
+        );
         assert_eq!(RecordKind::from_code(2), Some(RecordKind::NonProsecution));
         assert_eq!(Category::parse("murder"), None);
     }

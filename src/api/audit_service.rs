@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::{convert, ApiError, AppState, Rpc};
+use super::{ApiError, AppState, Rpc, convert};
 use crate::audit::{Head, NewEntry};
 use crate::proto;
 use crate::proto::audit_service_server::AuditService;

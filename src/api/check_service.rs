@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::{convert, ApiError, AppState, Rpc};
+use super::{ApiError, AppState, Rpc, convert};
 use crate::audit::NewEntry;
 use crate::check::{consent_required, decide};
 use crate::org::{Caller, Role};
@@ -97,7 +97,9 @@ fn employer_for(state: &AppState, caller: &Caller, on_behalf_of: &str) -> Result
             }
             Ok(employer.uscc)
         }
-        _ => Err(ApiError::PermissionDenied("only employers and bureaus check".into())),
+        _ => Err(ApiError::PermissionDenied(
+            "only employers and bureaus check".into(),
+        )),
     }
 }
 

@@ -17,7 +17,10 @@ pub fn required<T>(
     slugs: fn() -> String,
 ) -> Result<T, ApiError> {
     if value == 0 {
-        return Err(ApiError::invalid(field, format!("is required; one of: {}", slugs())));
+        return Err(ApiError::invalid(
+            field,
+            format!("is required; one of: {}", slugs()),
+        ));
     }
     from_code(value).ok_or_else(|| {
         ApiError::invalid(field, format!("unknown value {value}; one of: {}", slugs()))
@@ -62,7 +65,10 @@ pub fn doc_type(value: i32) -> Result<DocType, ApiError> {
         Ok(proto::DocType::TaiwanPermit) => Ok(DocType::TaiwanPermit),
         Ok(proto::DocType::ForeignPermanentResident) => Ok(DocType::ForeignPermanentResident),
         Ok(proto::DocType::Unspecified) => Err(ApiError::invalid("doc_type", "is required")),
-        Err(_) => Err(ApiError::invalid("doc_type", format!("unknown value {value}"))),
+        Err(_) => Err(ApiError::invalid(
+            "doc_type",
+            format!("unknown value {value}"),
+        )),
     }
 }
 
@@ -147,7 +153,10 @@ mod tests {
             assert_eq!(proto.as_str_name(), format!("INDUSTRY_{}", i.label()));
         }
         for o in Outcome::ALL {
-            assert_eq!(outcome_to_proto(*o).as_str_name(), format!("OUTCOME_{}", o.label()));
+            assert_eq!(
+                outcome_to_proto(*o).as_str_name(),
+                format!("OUTCOME_{}", o.label())
+            );
         }
     }
 }

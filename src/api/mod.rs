@@ -12,7 +12,7 @@ mod registry_service;
 
 use std::sync::Arc;
 
-pub use audit_service::{head_to_proto as head_proto, AuditApi};
+pub use audit_service::{AuditApi, head_to_proto as head_proto};
 pub use auth::{OrgDirectory, Rpc};
 pub use check_service::CheckApi;
 pub use error::ApiError;

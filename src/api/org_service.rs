@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
-use super::{convert, ApiError, AppState, Rpc};
+use super::{ApiError, AppState, Rpc, convert};
 use crate::audit::NewEntry;
 use crate::org::{Caller, Enrolment, OrgStatus, Role};
 use crate::proto;
@@ -52,7 +52,10 @@ impl OrgApi {
                 None => {
                     return Err(ApiError::invalid(
                         "supervising_bureau",
-                        format!("{} is not enrolled; enrol the bureau first", bureau.as_str()),
+                        format!(
+                            "{} is not enrolled; enrol the bureau first",
+                            bureau.as_str()
+                        ),
                     ));
                 }
             }
@@ -131,7 +134,11 @@ impl OrgApi {
             .orgs
             .all()
             .iter()
-            .filter(|o| caller.org.role != Role::Bureau || o.uscc == caller.org.uscc || caller.may_act_for(o))
+            .filter(|o| {
+                caller.org.role != Role::Bureau
+                    || o.uscc == caller.org.uscc
+                    || caller.may_act_for(o)
+            })
             .filter(|o| role.is_none_or(|r| o.role == r))
             .filter(|o| o.region.starts_with(prefix))
             .map(convert::organisation)
@@ -162,7 +169,12 @@ impl OrganisationService for OrgApi {
     ) -> Result<Response<proto::Organisation>, Status> {
         let (caller, mut entry) = self.state.authorize(&request, &Rpc::ORG_SUSPEND).await?;
         let result = self
-            .set_status(&caller, &mut entry, request.into_inner(), OrgStatus::Suspended)
+            .set_status(
+                &caller,
+                &mut entry,
+                request.into_inner(),
+                OrgStatus::Suspended,
+            )
             .await;
         self.state.finish(entry, result).await
     }

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::{convert, ApiError, AppState, Rpc};
+use super::{ApiError, AppState, Rpc, convert};
 use crate::audit::NewEntry;
 use crate::org::Caller;
 use crate::proto;
 use crate::proto::registry_service_server::RegistryService;
-use crate::registry::{parse_date, validate_source_ref, HashedRecord};
+use crate::registry::{HashedRecord, parse_date, validate_source_ref};
 use crate::store::RecordFlag;
 
 /// Rows handed to the writer at a time while an import streams in.
@@ -169,7 +169,8 @@ impl RegistryApi {
         flag: RecordFlag,
     ) -> Result<proto::RecordChange, ApiError> {
         let source_ref = req.source_ref.trim().to_string();
-        validate_source_ref(&source_ref).map_err(|reason| ApiError::invalid("source_ref", reason))?;
+        validate_source_ref(&source_ref)
+            .map_err(|reason| ApiError::invalid("source_ref", reason))?;
         let reason = req.reason.trim();
         if reason.chars().count() > MAX_REASON_CHARS || reason.chars().any(char::is_control) {
             return Err(ApiError::invalid(
@@ -187,11 +188,15 @@ impl RegistryApi {
         let changed = self
             .state
             .store
-            .set_record_flag(source_ref.clone(), flag, self.state.now_micros(), entry.clone())
+            .set_record_flag(
+                source_ref.clone(),
+                flag,
+                self.state.now_micros(),
+                entry.clone(),
+            )
             .await?;
-        let (changed, _subject, registry_version) = changed.ok_or_else(|| {
-            ApiError::NotFound(format!("no record with source_ref {source_ref}"))
-        })?;
+        let (changed, _subject, registry_version) = changed
+            .ok_or_else(|| ApiError::NotFound(format!("no record with source_ref {source_ref}")))?;
         Ok(proto::RecordChange {
             source_ref,
             changed,
@@ -206,7 +211,10 @@ impl RegistryService for RegistryApi {
         &self,
         request: Request<Streaming<proto::ImportChunk>>,
     ) -> Result<Response<proto::ImportSummary>, Status> {
-        let (caller, mut entry) = self.state.authorize(&request, &Rpc::REGISTRY_IMPORT).await?;
+        let (caller, mut entry) = self
+            .state
+            .authorize(&request, &Rpc::REGISTRY_IMPORT)
+            .await?;
         let result = self.import(&caller, &mut entry, request.into_inner()).await;
         self.state.finish(entry, result).await
     }
@@ -215,8 +223,13 @@ impl RegistryService for RegistryApi {
         &self,
         request: Request<proto::RecordRef>,
     ) -> Result<Response<proto::RecordChange>, Status> {
-        let (_caller, mut entry) = self.state.authorize(&request, &Rpc::REGISTRY_REVOKE).await?;
-        let result = self.set_flag(&mut entry, request.into_inner(), RecordFlag::Revoked).await;
+        let (_caller, mut entry) = self
+            .state
+            .authorize(&request, &Rpc::REGISTRY_REVOKE)
+            .await?;
+        let result = self
+            .set_flag(&mut entry, request.into_inner(), RecordFlag::Revoked)
+            .await;
         self.state.finish(entry, result).await
     }
 
@@ -225,7 +238,9 @@ impl RegistryService for RegistryApi {
         request: Request<proto::RecordRef>,
     ) -> Result<Response<proto::RecordChange>, Status> {
         let (_caller, mut entry) = self.state.authorize(&request, &Rpc::REGISTRY_SEAL).await?;
-        let result = self.set_flag(&mut entry, request.into_inner(), RecordFlag::Sealed).await;
+        let result = self
+            .set_flag(&mut entry, request.into_inner(), RecordFlag::Sealed)
+            .await;
         self.state.finish(entry, result).await
     }
 }

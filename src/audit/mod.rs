@@ -48,7 +48,13 @@ pub struct Entry {
 
 impl fmt::Debug for Entry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Entry#{} {:?} {}", self.seq, self.body.action, hex::encode(self.hash))
+        write!(
+            f,
+            "Entry#{} {:?} {}",
+            self.seq,
+            self.body.action,
+            hex::encode(self.hash)
+        )
     }
 }
 
@@ -91,7 +97,12 @@ pub fn canonical(seq: u64, entry: &NewEntry) -> Vec<u8> {
         }
         None => out.push(0),
     }
-    for text in [&entry.purpose, &entry.scope, &entry.outcome, &entry.check_id] {
+    for text in [
+        &entry.purpose,
+        &entry.scope,
+        &entry.outcome,
+        &entry.check_id,
+    ] {
         put_bytes(&mut out, text.as_bytes());
     }
     out.extend_from_slice(&entry.registry_version.to_le_bytes());

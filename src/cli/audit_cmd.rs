@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use serde_json::json;
 
-use super::{exit, format_timestamp, print_json, CliError, ConnectArgs};
+use super::{CliError, ConnectArgs, exit, format_timestamp, print_json};
 use crate::org::Role;
 use crate::proto;
 use crate::proto::audit_service_client::AuditServiceClient;
@@ -47,7 +47,11 @@ pub async fn run(connect: &ConnectArgs, cmd: AuditCommand, json: bool) -> Result
             print_head(&head, json);
             Ok(exit::OK)
         }
-        AuditCommand::Verify { db: Some(db), from, to } => {
+        AuditCommand::Verify {
+            db: Some(db),
+            from,
+            to,
+        } => {
             let (verification, head) =
                 store::verify_file(&db, from, to).map_err(|e| CliError::io(&db, e))?;
             let (first, problem) = verification.first_broken.clone().unwrap_or_default();

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
-use super::{exit, CliError};
+use super::{CliError, exit};
 use crate::certs::{self, OrgCertRequest};
 use crate::devset;
 
@@ -34,7 +34,10 @@ pub fn run(cmd: CertsCommand) -> Result<u8, CliError> {
                 })
                 .collect();
             if !force && certs::dev_set_complete(&out, &requests) {
-                println!("{} already holds a complete dev set (use --force to replace it)", out.display());
+                println!(
+                    "{} already holds a complete dev set (use --force to replace it)",
+                    out.display()
+                );
                 return Ok(exit::OK);
             }
             let written = certs::write_dev_set(&out, &requests, time::OffsetDateTime::now_utc())

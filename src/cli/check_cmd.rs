@@ -3,7 +3,7 @@
 use clap::Args;
 use serde_json::json;
 
-use super::{exit, format_timestamp, print_json, CliError, ConnectArgs};
+use super::{CliError, ConnectArgs, exit, format_timestamp, print_json};
 use crate::check::{Outcome, Purpose, Scope};
 use crate::identity::DocType;
 use crate::org::Role;
@@ -39,7 +39,11 @@ pub async fn run(connect: &ConnectArgs, args: CheckArgs, json: bool) -> Result<u
     let doc_type = DocType::from_slug(&args.doc_type)
         .map_err(|e| CliError::usage(format!("--doc-type: {}", e.reason)))?;
     let purpose = Purpose::parse(&args.purpose).ok_or_else(|| {
-        CliError::usage(format!("--purpose {}: one of {}", args.purpose, Purpose::slugs()))
+        CliError::usage(format!(
+            "--purpose {}: one of {}",
+            args.purpose,
+            Purpose::slugs()
+        ))
     })?;
     let scope = Scope::parse(&args.scope).ok_or_else(|| {
         CliError::usage(format!("--scope {}: one of {}", args.scope, Scope::slugs()))
@@ -79,7 +83,9 @@ pub async fn run(connect: &ConnectArgs, args: CheckArgs, json: bool) -> Result<u
         println!("  scope             {}", scope.label());
         println!("  employer          {}", reply.employer);
         if outcome == Outcome::NeedsReview {
-            println!("  the document matches a record under another name: hold the hire until a registrar resolves it");
+            println!(
+                "  the document matches a record under another name: hold the hire until a registrar resolves it"
+            );
         }
     }
     Ok(match outcome {

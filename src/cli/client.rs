@@ -12,7 +12,12 @@ use crate::org::Role;
 #[derive(Debug, Clone, Args)]
 pub struct ConnectArgs {
     /// Server address.
-    #[arg(long, global = true, env = "SAFEHIRE_SERVER", default_value = "https://127.0.0.1:50051")]
+    #[arg(
+        long,
+        global = true,
+        env = "SAFEHIRE_SERVER",
+        default_value = "https://127.0.0.1:50051"
+    )]
     pub server: String,
     /// Act as this dev organisation (its certificate from --certs-dir): operator, registrar,
     /// bureau, employer or prosecutor.

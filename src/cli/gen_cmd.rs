@@ -2,7 +2,7 @@
 
 use clap::Subcommand;
 
-use super::{exit, CliError};
+use super::{CliError, exit};
 use crate::synth::{self, Generator};
 
 #[derive(Debug, Subcommand)]
@@ -32,9 +32,15 @@ pub fn run(cmd: GenCommand) -> Result<u8, CliError> {
     let stdout = std::io::stdout().lock();
     let out = std::io::BufWriter::new(stdout);
     let written = match cmd {
-        GenCommand::Records { count, seed } => synth::write_records(out, &mut Generator::new(seed, today), count),
-        GenCommand::People { count, seed } => synth::write_people(out, &mut Generator::new(seed, today), count),
-        GenCommand::Orgs { count, seed } => synth::write_orgs(out, &mut Generator::new(seed, today), count),
+        GenCommand::Records { count, seed } => {
+            synth::write_records(out, &mut Generator::new(seed, today), count)
+        }
+        GenCommand::People { count, seed } => {
+            synth::write_people(out, &mut Generator::new(seed, today), count)
+        }
+        GenCommand::Orgs { count, seed } => {
+            synth::write_orgs(out, &mut Generator::new(seed, today), count)
+        }
     };
     match written {
         Ok(()) => Ok(exit::OK),

@@ -133,7 +133,10 @@ pub fn format_timestamp(ts: Option<&prost_types::Timestamp>) -> String {
             .ok()
             .map(|at| at + time::Duration::nanoseconds(i64::from(t.nanos)))
     })
-    .and_then(|at| at.format(&time::format_description::well_known::Rfc3339).ok())
+    .and_then(|at| {
+        at.format(&time::format_description::well_known::Rfc3339)
+            .ok()
+    })
     .unwrap_or_default()
 }
 

@@ -4,7 +4,7 @@ use clap::Subcommand;
 use serde_json::json;
 use tokio_stream::StreamExt;
 
-use super::{exit, format_timestamp, print_json, CliError, ConnectArgs};
+use super::{CliError, ConnectArgs, exit, format_timestamp, print_json};
 use crate::org::{Industry, OrgStatus, Role};
 use crate::proto;
 use crate::proto::organisation_service_client::OrganisationServiceClient;
@@ -65,8 +65,9 @@ pub async fn run(connect: &ConnectArgs, cmd: OrgCommand, json: bool) -> Result<u
             industry,
             bureau,
         } => {
-            let role = Role::parse(&role)
-                .ok_or_else(|| CliError::usage(format!("--role {role}: one of {}", Role::slugs())))?;
+            let role = Role::parse(&role).ok_or_else(|| {
+                CliError::usage(format!("--role {role}: one of {}", Role::slugs()))
+            })?;
             let industry = match industry {
                 None => 0,
                 Some(text) => Industry::parse(&text)
@@ -106,7 +107,9 @@ pub async fn run(connect: &ConnectArgs, cmd: OrgCommand, json: bool) -> Result<u
             let role = match role {
                 None => 0,
                 Some(text) => Role::parse(&text)
-                    .ok_or_else(|| CliError::usage(format!("--role {text}: one of {}", Role::slugs())))?
+                    .ok_or_else(|| {
+                        CliError::usage(format!("--role {text}: one of {}", Role::slugs()))
+                    })?
                     .code(),
             };
             let mut stream = client
@@ -126,7 +129,11 @@ pub async fn run(connect: &ConnectArgs, cmd: OrgCommand, json: bool) -> Result<u
     Ok(exit::OK)
 }
 
-fn label<T: Copy>(code: i32, from_code: fn(i32) -> Option<T>, name: fn(T) -> &'static str) -> &'static str {
+fn label<T: Copy>(
+    code: i32,
+    from_code: fn(i32) -> Option<T>,
+    name: fn(T) -> &'static str,
+) -> &'static str {
     from_code(code).map(name).unwrap_or("?")
 }
 

@@ -8,7 +8,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::{exit, print_json, CliError, ConnectArgs};
+use super::{CliError, ConnectArgs, exit, print_json};
 use crate::identity::DocType;
 use crate::org::Role;
 use crate::proto;
@@ -71,9 +71,15 @@ fn print_change(word: &str, reply: &proto::RecordChange, json: bool) {
             "registry_version": reply.registry_version,
         }));
     } else if reply.changed {
-        println!("{} {word}; registry version {}", reply.source_ref, reply.registry_version);
+        println!(
+            "{} {word}; registry version {}",
+            reply.source_ref, reply.registry_version
+        );
     } else {
-        println!("{} was already {word}; registry version {}", reply.source_ref, reply.registry_version);
+        println!(
+            "{} was already {word}; registry version {}",
+            reply.source_ref, reply.registry_version
+        );
     }
 }
 
@@ -85,7 +91,9 @@ struct LocalError {
 }
 
 async fn import(connect: &ConnectArgs, file: PathBuf, json: bool) -> Result<u8, CliError> {
-    let size = std::fs::metadata(&file).map_err(|e| CliError::io(&file, e))?.len();
+    let size = std::fs::metadata(&file)
+        .map_err(|e| CliError::io(&file, e))?
+        .len();
     let reader = csv::ReaderBuilder::new()
         .flexible(true)
         .from_path(&file)
@@ -94,13 +102,16 @@ async fn import(connect: &ConnectArgs, file: PathBuf, json: bool) -> Result<u8, 
 
     let progress = ProgressBar::new(size);
     progress.set_style(
-        ProgressStyle::with_template("{spinner} importing [{bar:30}] {percent}% {msg} ({eta} left)")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner} importing [{bar:30}] {percent}% {msg} ({eta} left)",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     let (chunks, outgoing) = mpsc::channel::<proto::ImportChunk>(8);
     let reading_progress = progress.clone();
-    let reading = tokio::task::spawn_blocking(move || read_records(reader, chunks, reading_progress));
+    let reading =
+        tokio::task::spawn_blocking(move || read_records(reader, chunks, reading_progress));
     let reply = client.import(ReceiverStream::new(outgoing)).await;
     let local = reading
         .await
@@ -145,15 +156,27 @@ async fn import(connect: &ConnectArgs, file: PathBuf, json: bool) -> Result<u8, 
         let all = local
             .iter()
             .map(|e| (e.row, e.field.as_str(), e.reason.as_str()))
-            .chain(summary.errors.iter().map(|e| (e.row, e.field.as_str(), e.reason.as_str())));
+            .chain(
+                summary
+                    .errors
+                    .iter()
+                    .map(|e| (e.row, e.field.as_str(), e.reason.as_str())),
+            );
         for (row, field, reason) in all.take(ERRORS_SHOWN) {
             println!("  row {row}: {field}: {reason}");
         }
         if rejected as usize > ERRORS_SHOWN {
-            println!("  … and {} more (see --json)", rejected as usize - ERRORS_SHOWN);
+            println!(
+                "  … and {} more (see --json)",
+                rejected as usize - ERRORS_SHOWN
+            );
         }
     }
-    Ok(if rejected > 0 { exit::INVALID_INPUT } else { exit::OK })
+    Ok(if rejected > 0 {
+        exit::INVALID_INPUT
+    } else {
+        exit::OK
+    })
 }
 
 /// Reads the CSV into chunks for the stream; rows it cannot even express as a record (an
@@ -165,8 +188,15 @@ fn read_records(
     progress: ProgressBar,
 ) -> Result<Vec<LocalError>, csv::Error> {
     let headers = reader.headers()?.clone();
-    let column = |name: &str| headers.iter().position(|h| h.trim().trim_start_matches('\u{feff}') == name);
-    let columns: Vec<Option<usize>> = crate::synth::RECORDS_HEADER.iter().map(|h| column(h)).collect();
+    let column = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h.trim().trim_start_matches('\u{feff}') == name)
+    };
+    let columns: Vec<Option<usize>> = crate::synth::RECORDS_HEADER
+        .iter()
+        .map(|h| column(h))
+        .collect();
     let mut local = Vec::new();
     let mut chunk = Vec::with_capacity(CHUNK_RECORDS);
     let started = std::time::Instant::now();
@@ -175,18 +205,35 @@ fn read_records(
         let row = match row {
             Ok(row) => row,
             Err(e) => {
-                local.push(LocalError { row: row_number, field: "row".into(), reason: e.to_string() });
+                local.push(LocalError {
+                    row: row_number,
+                    field: "row".into(),
+                    reason: e.to_string(),
+                });
                 continue;
             }
         };
-        let get = |i: usize| columns[i].and_then(|c| row.get(c)).unwrap_or("").trim().to_string();
+        let get = |i: usize| {
+            columns[i]
+                .and_then(|c| row.get(c))
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        };
         match to_record(row_number, &get) {
             Ok(record) => chunk.push(record),
-            Err((field, reason)) => local.push(LocalError { row: row_number, field: field.into(), reason }),
+            Err((field, reason)) => local.push(LocalError {
+                row: row_number,
+                field: field.into(),
+                reason,
+            }),
         }
         if chunk.len() == CHUNK_RECORDS {
             let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_RECORDS));
-            if chunks.blocking_send(proto::ImportChunk { records: full }).is_err() {
+            if chunks
+                .blocking_send(proto::ImportChunk { records: full })
+                .is_err()
+            {
                 return Ok(local);
             }
             progress.set_position(row.position().map(|p| p.byte()).unwrap_or(0));
@@ -205,10 +252,18 @@ fn to_record(
     get: &dyn Fn(usize) -> String,
 ) -> Result<proto::ImportRecord, (&'static str, String)> {
     let doc_type = DocType::from_slug(&get(1)).map_err(|e| ("doc_type", e.reason))?;
-    let category = Category::parse(&get(4))
-        .ok_or_else(|| ("category", format!("unknown {:?}; one of {}", get(4), Category::slugs())))?;
-    let kind = RecordKind::parse(&get(5))
-        .ok_or_else(|| ("kind", format!("unknown {:?}; one of {}", get(5), RecordKind::slugs())))?;
+    let category = Category::parse(&get(4)).ok_or_else(|| {
+        (
+            "category",
+            format!("unknown {:?}; one of {}", get(4), Category::slugs()),
+        )
+    })?;
+    let kind = RecordKind::parse(&get(5)).ok_or_else(|| {
+        (
+            "kind",
+            format!("unknown {:?}; one of {}", get(5), RecordKind::slugs()),
+        )
+    })?;
     let sealed = match get(7).to_ascii_lowercase().as_str() {
         "" | "false" | "0" | "no" | "n" => false,
         "true" | "1" | "yes" | "y" => true,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::{exit, CliError};
+use super::{CliError, exit};
 use crate::clock::SystemClock;
 use crate::config::{Config, LogFormat};
 
@@ -64,7 +64,7 @@ fn init_logging(format: LogFormat) {
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        use tokio::signal::unix::{signal, SignalKind};
+        use tokio::signal::unix::{SignalKind, signal};
         match signal(SignalKind::terminate()) {
             Ok(mut term) => {
                 tokio::select! {

@@ -3,7 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::StoreError;
-use crate::audit::{Entry, Head, NewEntry, Verification, Verifier, GENESIS};
+use crate::audit::{Entry, GENESIS, Head, NewEntry, Verification, Verifier};
 use crate::keys::SubjectKey;
 
 pub fn insert(conn: &Connection, entry: &Entry) -> Result<(), StoreError> {
@@ -84,7 +84,9 @@ fn entry_from_row(row: &Row<'_>) -> Result<Entry, rusqlite::Error> {
     let subject = match subject {
         // A subject of the wrong length cannot have been written by the writer; keep it
         // visible to verification as a content mismatch rather than failing the read.
-        Some(bytes) => Some(SubjectKey(bytes.as_slice().try_into().unwrap_or([0xff; 32]))),
+        Some(bytes) => Some(SubjectKey(
+            bytes.as_slice().try_into().unwrap_or([0xff; 32]),
+        )),
         None => None,
     };
     Ok(Entry {

@@ -25,7 +25,9 @@ use crate::registry::HashedRecord;
 pub enum StoreError {
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("the database was written by a newer safehire (schema {found}, this build knows {known})")]
+    #[error(
+        "the database was written by a newer safehire (schema {found}, this build knows {known})"
+    )]
     SchemaTooNew { found: usize, known: usize },
     #[error(
         "the database belongs to another master key (key id {found}, this server has {expected}); \
@@ -74,7 +76,10 @@ impl Store {
         bind_key(&conn, key_id)?;
         let dropped = records::discard_all_staged(&conn)?;
         if dropped > 0 {
-            tracing::warn!(rows = dropped, "discarded rows of imports that never finished");
+            tracing::warn!(
+                rows = dropped,
+                "discarded rows of imports that never finished"
+            );
         }
         let chain = Chain::new(audit_sql::head(&conn)?);
         let writer = Arc::new(writer::Writer::start(conn, chain)?);
@@ -135,7 +140,10 @@ impl Store {
                 }
             }
         };
-        if tokio::task::spawn_blocking(move || writer.close()).await.is_err() {
+        if tokio::task::spawn_blocking(move || writer.close())
+            .await
+            .is_err()
+        {
             tracing::error!("the database writer did not stop cleanly");
         }
     }
@@ -152,7 +160,8 @@ impl Store {
     }
 
     pub async fn verify_audit(&self, from: u64, to: u64) -> Result<Verification, StoreError> {
-        self.read(move |conn| audit_sql::verify(conn, from, to)).await
+        self.read(move |conn| audit_sql::verify(conn, from, to))
+            .await
     }
 
     // ---- records ----
@@ -254,7 +263,11 @@ impl Store {
     ) -> Result<Option<Organisation>, StoreError> {
         self.write(move |ctx| {
             let org = orgs::set_status(ctx.conn, &uscc, status, at_micros)?;
-            let outcome = if org.is_some() { audit.outcome.clone() } else { "NOT_FOUND".into() };
+            let outcome = if org.is_some() {
+                audit.outcome.clone()
+            } else {
+                "NOT_FOUND".into()
+            };
             ctx.audit(NewEntry { outcome, ..audit })?;
             Ok(org)
         })
@@ -279,7 +292,10 @@ struct Readers {
 }
 
 impl Readers {
-    fn with<T>(&self, job: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    fn with<T>(
+        &self,
+        job: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         let conn = match pooled {
             Some(conn) => conn,
@@ -296,7 +312,9 @@ impl Readers {
 fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(
         path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(conn)
@@ -308,12 +326,12 @@ fn restrict_permissions(path: &Path) -> Result<(), StoreError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|source| {
-            StoreError::Io {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(
+            |source| StoreError::Io {
                 path: path.to_path_buf(),
                 source,
-            }
-        })?;
+            },
+        )?;
     }
     Ok(())
 }
@@ -332,7 +350,9 @@ fn configure_writer(conn: &Connection) -> Result<(), StoreError> {
 fn bind_key(conn: &Connection, key_id: &str) -> Result<(), StoreError> {
     use rusqlite::OptionalExtension;
     let stored: Option<String> = conn
-        .query_row("SELECT value FROM meta WHERE key = 'key_id'", [], |row| row.get(0))
+        .query_row("SELECT value FROM meta WHERE key = 'key_id'", [], |row| {
+            row.get(0)
+        })
         .optional()?;
     match stored {
         Some(found) if found != key_id => Err(StoreError::WrongKey {
@@ -341,7 +361,10 @@ fn bind_key(conn: &Connection, key_id: &str) -> Result<(), StoreError> {
         }),
         Some(_) => Ok(()),
         None => {
-            conn.execute("INSERT INTO meta (key, value) VALUES ('key_id', ?1)", [key_id])?;
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('key_id', ?1)",
+                [key_id],
+            )?;
             Ok(())
         }
     }

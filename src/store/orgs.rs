@@ -6,8 +6,7 @@ use super::StoreError;
 use crate::clock::from_micros;
 use crate::org::{Enrolment, Industry, OrgStatus, Organisation, Role};
 
-const COLUMNS: &str =
-    "uscc, name, role, region, industry, supervising_bureau, status, enrolled_at";
+const COLUMNS: &str = "uscc, name, role, region, industry, supervising_bureau, status, enrolled_at";
 
 fn from_row(row: &Row<'_>) -> Result<Organisation, rusqlite::Error> {
     Ok(Organisation {
@@ -24,19 +23,27 @@ fn from_row(row: &Row<'_>) -> Result<Organisation, rusqlite::Error> {
 
 pub fn get(conn: &Connection, uscc: &str) -> Result<Option<Organisation>, StoreError> {
     Ok(conn
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM organisations WHERE uscc = ?1"))?
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM organisations WHERE uscc = ?1"
+        ))?
         .query_row([uscc], from_row)
         .optional()?)
 }
 
 pub fn all(conn: &Connection) -> Result<Vec<Organisation>, StoreError> {
-    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM organisations ORDER BY uscc"))?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM organisations ORDER BY uscc"
+    ))?;
     let orgs = stmt.query_map([], from_row)?.collect::<Result<_, _>>()?;
     Ok(orgs)
 }
 
 /// Creates the organisation, or updates its details keeping its status and enrolment time.
-pub fn upsert(conn: &Connection, e: &Enrolment, at_micros: i64) -> Result<Organisation, StoreError> {
+pub fn upsert(
+    conn: &Connection,
+    e: &Enrolment,
+    at_micros: i64,
+) -> Result<Organisation, StoreError> {
     conn.prepare_cached(
         "INSERT INTO organisations (uscc, name, role, region, industry, supervising_bureau, status,
                                     enrolled_at, updated_at)

@@ -12,7 +12,10 @@ use crate::registry::{Category, HashedRecord, ImportEffect};
 
 /// The current registry version and every record stored under `subject`, read in one
 /// transaction so that the version names exactly the state the answer came from.
-pub fn lookup(conn: &Connection, subject: &SubjectKey) -> Result<(u64, Vec<Candidate>), StoreError> {
+pub fn lookup(
+    conn: &Connection,
+    subject: &SubjectKey,
+) -> Result<(u64, Vec<Candidate>), StoreError> {
     let tx = conn.unchecked_transaction()?;
     let version = registry_version(&tx)?;
     let mut stmt = tx.prepare_cached(
@@ -34,10 +37,10 @@ pub fn lookup(conn: &Connection, subject: &SubjectKey) -> Result<(u64, Vec<Candi
 }
 
 pub fn registry_version(conn: &Connection) -> Result<u64, StoreError> {
-    Ok(from_i64(conn.prepare_cached("SELECT version FROM registry_state WHERE id = 1")?.query_row(
-        [],
-        |row| row.get(0),
-    )?))
+    Ok(from_i64(
+        conn.prepare_cached("SELECT version FROM registry_state WHERE id = 1")?
+            .query_row([], |row| row.get(0))?,
+    ))
 }
 
 fn bump_version(conn: &Connection) -> Result<u64, StoreError> {
@@ -47,7 +50,11 @@ fn bump_version(conn: &Connection) -> Result<u64, StoreError> {
 }
 
 /// Parks a chunk of an import until the import finishes; nothing in it is visible to checks.
-pub fn stage(conn: &Connection, import_id: &str, rows: &[(u64, HashedRecord)]) -> Result<(), StoreError> {
+pub fn stage(
+    conn: &Connection,
+    import_id: &str,
+    rows: &[(u64, HashedRecord)],
+) -> Result<(), StoreError> {
     let mut stmt = conn.prepare_cached(
         "INSERT OR REPLACE INTO import_staging
              (import_id, row, source_ref, subject, name_tag, category, kind, decided_on, sealed)
@@ -132,7 +139,12 @@ pub fn finish_import(
         }
         ctx.audit(NewEntry {
             subject: Some(SubjectKey(record.subject)),
-            outcome: if effect == ImportEffect::Created { "CREATED" } else { "UPDATED" }.into(),
+            outcome: if effect == ImportEffect::Created {
+                "CREATED"
+            } else {
+                "UPDATED"
+            }
+            .into(),
             registry_version: version,
             detail: format!("source_ref={source_ref}"),
             ..audit.clone()
@@ -236,8 +248,12 @@ pub fn set_flag(
     };
     let current = ctx
         .conn
-        .prepare_cached(&format!("SELECT {column}, subject FROM records WHERE source_ref = ?1"))?
-        .query_row([source_ref], |row| Ok((row.get::<_, bool>(0)?, blob32(row, 1)?)))
+        .prepare_cached(&format!(
+            "SELECT {column}, subject FROM records WHERE source_ref = ?1"
+        ))?
+        .query_row([source_ref], |row| {
+            Ok((row.get::<_, bool>(0)?, blob32(row, 1)?))
+        })
         .optional()?;
     let Some((already, subject)) = current else {
         return Ok(None);

@@ -1,0 +1,194 @@
+//! The command line end to end, as a newcomer uses it: `safehire serve` on dev defaults in an
+//! empty folder, a generated records file imported, one of its people checked.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_safehire");
+
+struct Serve(Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `safehire serve` in `dir` on a free port and returns it with its address.
+fn serve(dir: &Path) -> (Serve, String) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(dir)
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines.next().expect("server printed its address").unwrap();
+        if let Some(rest) = line.strip_prefix("safehire listening on ") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (Serve(child), format!("https://{addr}"))
+}
+
+fn run(dir: &Path, server: &str, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .args(["--server", server])
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn first_steps_from_the_readme_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_serve, server) = serve(dir.path());
+    assert!(
+        dir.path().join("certs/dev/employer.pem").exists(),
+        "dev certificates generated"
+    );
+    assert!(
+        dir.path().join("data/safehire.db").exists(),
+        "database created"
+    );
+
+    let records = Command::new(BIN)
+        .args(["gen", "records", "50", "--seed", "7"])
+        .output()
+        .unwrap();
+    assert!(records.status.success());
+    std::fs::write(dir.path().join("records.csv"), &records.stdout).unwrap();
+    let text = String::from_utf8(records.stdout).unwrap();
+    let mut rows = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect::<Vec<_>>());
+    let unsealed = rows.find(|r| r[7] == "false").expect("an unsealed record");
+    let (doc_type, doc_number, name) = (
+        unsealed[1].to_string(),
+        unsealed[2].to_string(),
+        unsealed[3].to_string(),
+    );
+
+    let import = run(
+        dir.path(),
+        &server,
+        &["--as", "registrar", "registry", "import", "records.csv"],
+    );
+    let out = String::from_utf8_lossy(&import.stdout);
+    assert!(
+        import.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    assert!(out.contains("50 created"), "{out}");
+
+    let hit = run(
+        dir.path(),
+        &server,
+        &[
+            "check",
+            "--doc-type",
+            &doc_type,
+            "--doc-number",
+            &doc_number,
+            "--name",
+            &name,
+            "--purpose",
+            "pre-hire",
+            "--consent",
+            "CONSENT-1",
+        ],
+    );
+    assert!(
+        String::from_utf8_lossy(&hit.stdout).starts_with("RECORD_FOUND"),
+        "{}",
+        String::from_utf8_lossy(&hit.stdout)
+    );
+    assert_eq!(hit.status.code(), Some(3));
+
+    let people = Command::new(BIN)
+        .args(["gen", "people", "1", "--seed", "99"])
+        .output()
+        .unwrap();
+    let people = String::from_utf8(people.stdout).unwrap();
+    let person: Vec<&str> = people.lines().nth(1).unwrap().split(',').collect();
+    let miss = run(
+        dir.path(),
+        &server,
+        &[
+            "--json",
+            "check",
+            "--doc-type",
+            person[0],
+            "--doc-number",
+            person[1],
+            "--name",
+            person[2],
+            "--purpose",
+            "periodic",
+        ],
+    );
+    assert_eq!(miss.status.code(), Some(0));
+    let reply: serde_json::Value = serde_json::from_slice(&miss.stdout).unwrap();
+    assert_eq!(reply["outcome"], "NO_RECORD");
+
+    let bad = run(
+        dir.path(),
+        &server,
+        &[
+            "check",
+            "--doc-number",
+            "110105194912310021",
+            "--name",
+            "王五",
+            "--purpose",
+            "periodic",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(5));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.starts_with("error: INVALID_ARGUMENT: subject.doc_number:"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"));
+
+    let verify = run(
+        dir.path(),
+        &server,
+        &["--as", "prosecutor", "audit", "verify"],
+    );
+    assert!(String::from_utf8_lossy(&verify.stdout).contains("audit chain OK"));
+}
+
+#[test]
+fn a_missing_server_is_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "check",
+            "--doc-number",
+            "1",
+            "--name",
+            "x",
+            "--purpose",
+            "periodic",
+            "--server",
+            "https://127.0.0.1:1",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(7));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("error: "), "{err}");
+}

@@ -1,0 +1,296 @@
+//! Test helpers: a real server on 127.0.0.1:0 with real mTLS certificates generated for the
+//! test, a temp data folder, a clock the test can move, and clients for each dev role.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use safehire::clock::ManualClock;
+use safehire::config::Config;
+use safehire::devset::{DevOrg, dev_orgs};
+use safehire::org::Role;
+use safehire::proto;
+use safehire::server::RunningServer;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+/// Every log line any test in this binary wrote, for the plaintext scans.
+pub fn captured_logs() -> String {
+    let buffer = log_buffer();
+    let bytes = buffer.lock().unwrap();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+fn log_buffer() -> Arc<Mutex<Vec<u8>>> {
+    static BUFFER: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    BUFFER
+        .get_or_init(|| {
+            let buffer = Arc::new(Mutex::new(Vec::new()));
+            let writer = CaptureWriter(Arc::clone(&buffer));
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new("trace"))
+                .with_writer(move || writer.clone())
+                .with_ansi(false)
+                .try_init();
+            buffer
+        })
+        .clone()
+}
+
+#[derive(Clone)]
+struct CaptureWriter(Arc<Mutex<Vec<u8>>>);
+
+impl Write for CaptureWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+pub struct TestServer {
+    pub server: Option<RunningServer>,
+    pub addr: std::net::SocketAddr,
+    pub dir: tempfile::TempDir,
+    pub clock: ManualClock,
+    pub config: Config,
+}
+
+pub fn start_time() -> time::OffsetDateTime {
+    time::macros::datetime!(2026-03-02 09:00 UTC)
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        log_buffer();
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: dir.path().join("data"),
+            tls: safehire::config::TlsFiles {
+                dev_dir: dir.path().join("certs"),
+                ..Default::default()
+            },
+            ..Config::default()
+        };
+        let clock = ManualClock::new(start_time());
+        let server = safehire::server::start(config.clone(), Arc::new(clock.clone()))
+            .await
+            .expect("server starts");
+        TestServer {
+            addr: server.addr,
+            server: Some(server),
+            dir,
+            clock,
+            config,
+        }
+    }
+
+    /// Starts the server again on the same data and certificates (after `stop`).
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let server = safehire::server::start(self.config.clone(), Arc::new(self.clock.clone()))
+            .await
+            .expect("server restarts");
+        self.addr = server.addr;
+        self.server = Some(server);
+    }
+
+    pub fn certs_dir(&self) -> PathBuf {
+        self.config.tls.dev_dir.clone()
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.config.database_path()
+    }
+
+    pub fn org(&self, role: Role) -> DevOrg {
+        dev_orgs().into_iter().find(|o| o.role == role).unwrap()
+    }
+
+    pub fn url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    /// A channel presenting the dev certificate of `role`.
+    pub async fn channel(&self, role: Role) -> Channel {
+        let dir = self.certs_dir();
+        let cert = std::fs::read(dir.join(format!("{}.pem", role.slug()))).unwrap();
+        let key = std::fs::read(dir.join(format!("{}.key", role.slug()))).unwrap();
+        self.channel_with(Some((cert, key)))
+            .await
+            .expect("connects")
+    }
+
+    /// A channel presenting `identity` (certificate, key PEM), or no certificate at all.
+    pub async fn channel_with(
+        &self,
+        identity: Option<(Vec<u8>, Vec<u8>)>,
+    ) -> Result<Channel, tonic::transport::Error> {
+        safehire::tls::install_crypto_provider();
+        let ca = std::fs::read(self.certs_dir().join("ca.pem")).unwrap();
+        let mut tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(ca))
+            .domain_name("localhost");
+        if let Some((cert, key)) = identity {
+            tls = tls.identity(Identity::from_pem(cert, key));
+        }
+        Endpoint::from_shared(self.url())
+            .unwrap()
+            .tls_config(tls)
+            .unwrap()
+            .connect()
+            .await
+    }
+
+    pub async fn checks(
+        &self,
+        role: Role,
+    ) -> proto::check_service_client::CheckServiceClient<Channel> {
+        proto::check_service_client::CheckServiceClient::new(self.channel(role).await)
+    }
+
+    pub async fn registry(&self) -> proto::registry_service_client::RegistryServiceClient<Channel> {
+        proto::registry_service_client::RegistryServiceClient::new(
+            self.channel(Role::Registrar).await,
+        )
+    }
+
+    pub async fn orgs(
+        &self,
+        role: Role,
+    ) -> proto::organisation_service_client::OrganisationServiceClient<Channel> {
+        proto::organisation_service_client::OrganisationServiceClient::new(self.channel(role).await)
+    }
+
+    pub async fn audit(
+        &self,
+        role: Role,
+    ) -> proto::audit_service_client::AuditServiceClient<Channel> {
+        proto::audit_service_client::AuditServiceClient::new(self.channel(role).await)
+    }
+
+    /// Stops the server cleanly (drains, flushes the audit log).
+    pub async fn stop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await.unwrap();
+        }
+    }
+
+    /// Every audit entry as (action, outcome, caller, detail), read from the database file.
+    pub fn audit_rows(&self) -> Vec<AuditRow> {
+        read_audit_rows(&self.db_path())
+    }
+
+    /// Imports `records` and returns the summary.
+    pub async fn import(&self, records: Vec<proto::ImportRecord>) -> proto::ImportSummary {
+        let chunks = vec![proto::ImportChunk { records }];
+        self.registry()
+            .await
+            .import(tokio_stream::iter(chunks))
+            .await
+            .expect("import succeeds")
+            .into_inner()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub action: String,
+    pub outcome: String,
+    pub caller: String,
+    pub role: String,
+    pub employer: String,
+    pub has_subject: bool,
+    pub detail: String,
+}
+
+pub fn read_audit_rows(db: &Path) -> Vec<AuditRow> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let mut stmt = conn
+        .prepare("SELECT seq, action, outcome, caller, role, employer, subject IS NOT NULL, detail FROM audit_log ORDER BY seq")
+        .unwrap();
+    stmt.query_map([], |r| {
+        Ok(AuditRow {
+            seq: r.get(0)?,
+            action: r.get(1)?,
+            outcome: r.get(2)?,
+            caller: r.get(3)?,
+            role: r.get(4)?,
+            employer: r.get(5)?,
+            has_subject: r.get(6)?,
+            detail: r.get(7)?,
+        })
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        // A server not stopped by the test is left to the runtime's end; its temp dir goes now.
+        self.server.take();
+    }
+}
+
+/// A person in the wire form.
+pub fn identity(doc_number: &str, name: &str) -> proto::Identity {
+    proto::Identity {
+        doc_type: proto::DocType::CnResidentId as i32,
+        doc_number: doc_number.to_string(),
+        name: name.to_string(),
+    }
+}
+
+pub fn record(
+    row: u64,
+    source_ref: &str,
+    doc_number: &str,
+    name: &str,
+    category: proto::Category,
+) -> proto::ImportRecord {
+    proto::ImportRecord {
+        row,
+        source_ref: source_ref.to_string(),
+        subject: Some(identity(doc_number, name)),
+        category: category as i32,
+        kind: proto::RecordKind::Conviction as i32,
+        decided_on: "2019-05-20".to_string(),
+        sealed: false,
+    }
+}
+
+pub fn check_request(doc_number: &str, name: &str, purpose: proto::Purpose) -> proto::CheckRequest {
+    proto::CheckRequest {
+        subject: Some(identity(doc_number, name)),
+        purpose: purpose as i32,
+        scope: proto::Scope::Art62 as i32,
+        consent_ref: if purpose == proto::Purpose::PreHire {
+            "CONSENT-0001".into()
+        } else {
+            String::new()
+        },
+        on_behalf_of: String::new(),
+    }
+}
+
+/// Fictitious people from the project's own generator, distinct by document number.
+pub fn people(seed: u64, n: usize) -> Vec<(String, String)> {
+    let mut generator = safehire::synth::Generator::new(seed, start_time().date());
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    while out.len() < n {
+        let id = generator.resident_id();
+        if seen.insert(id.clone()) {
+            out.push((id, generator.name()));
+        }
+    }
+    out
+}

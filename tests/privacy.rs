@@ -1,0 +1,95 @@
+//! No plaintext identity anywhere: after a scenario with known people, the database, its WAL
+//! and every captured log line are searched for their ID numbers and names in every form sent.
+
+mod common;
+
+use common::{TestServer, check_request, people, record};
+use safehire::org::Role;
+use safehire::proto::{Category, Purpose};
+
+fn full_width(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '0'..='9' => char::from_u32(c as u32 - '0' as u32 + 0xFF10).unwrap(),
+            other => other,
+        })
+        .collect()
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    let needle = needle.as_bytes();
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test]
+async fn no_id_number_or_name_reaches_the_database_the_wal_or_the_logs() {
+    let mut server = TestServer::start().await;
+    let mut p = people(41, 8);
+    // Make sure an interpunct name is among them.
+    let mut generator = safehire::synth::Generator::new(41, common::start_time().date());
+    let interpunct = std::iter::repeat_with(|| generator.name())
+        .find(|n| n.contains('·'))
+        .unwrap();
+    p[7].1 = interpunct;
+
+    server
+        .import(vec![
+            record(1, "REC-P1", &p[0].0, &p[0].1, Category::Sexual),
+            record(2, "REC-P2", &p[1].0, &p[1].1, Category::Abuse),
+            record(3, "REC-P7", &p[7].0, &p[7].1, Category::Sexual),
+        ])
+        .await;
+    let mut checks = server.checks(Role::Employer).await;
+    for (id, name) in &p {
+        checks
+            .check(check_request(id, name, Purpose::PreHire))
+            .await
+            .unwrap();
+        // Refused forms of the same people: a full-width number without consent, a wrong check digit.
+        let mut no_consent = check_request(&full_width(id), name, Purpose::PreHire);
+        no_consent.consent_ref.clear();
+        assert!(checks.check(no_consent).await.is_err());
+        let bad = format!("{}{}", &id[..17], if id.ends_with('1') { '2' } else { '1' });
+        let refused = checks
+            .check(check_request(&bad, name, Purpose::Periodic))
+            .await
+            .unwrap_err();
+        assert!(
+            !refused.message().contains(&id[..17]),
+            "error message leaks the number"
+        );
+        assert!(
+            !refused.message().contains(name.as_str()),
+            "error message leaks the name"
+        );
+    }
+    // A wrong-name check (NEEDS_REVIEW) mixes two people's data.
+    checks
+        .check(check_request(&p[0].0, &p[3].1, Purpose::Periodic))
+        .await
+        .unwrap();
+    // Read the WAL before the clean stop checkpoints it away.
+    let wal_path = server.db_path().with_extension("db-wal");
+    let wal_live = std::fs::read(&wal_path).unwrap_or_default();
+    assert!(!wal_live.is_empty(), "the WAL was read while in use");
+    server.stop().await;
+
+    let db = std::fs::read(server.db_path()).unwrap();
+    let wal_after = std::fs::read(&wal_path).unwrap_or_default();
+    let logs = common::captured_logs();
+    assert!(logs.contains("import finished"), "logs were captured");
+    for (id, name) in &p {
+        for needle in [
+            id.clone(),
+            id[..17].to_string(),
+            full_width(id),
+            id.to_lowercase(),
+            name.clone(),
+        ] {
+            assert!(!contains(&db, &needle), "database holds {needle:?}");
+            assert!(!contains(&wal_live, &needle), "WAL holds {needle:?}");
+            assert!(!contains(&wal_after, &needle), "WAL holds {needle:?}");
+            assert!(!logs.contains(&needle), "logs hold {needle:?}");
+        }
+    }
+}

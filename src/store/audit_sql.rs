@@ -81,14 +81,10 @@ pub fn verify(conn: &Connection, from: u64, to: u64) -> Result<Verification, Sto
 
 fn entry_from_row(row: &Row<'_>) -> Result<Entry, rusqlite::Error> {
     let subject: Option<Vec<u8>> = row.get(7)?;
-    let subject = match subject {
-        // A subject of the wrong length cannot have been written by the writer; keep it
-        // visible to verification as a content mismatch rather than failing the read.
-        Some(bytes) => Some(SubjectKey(
-            bytes.as_slice().try_into().unwrap_or([0xff; 32]),
-        )),
-        None => None,
-    };
+    // A subject of the wrong length cannot have been written by the writer; keep it visible to
+    // verification as a content mismatch rather than failing the read.
+    let subject =
+        subject.map(|bytes| SubjectKey(bytes.as_slice().try_into().unwrap_or([0xff; 32])));
     Ok(Entry {
         seq: from_i64(row.get(0)?),
         body: NewEntry {

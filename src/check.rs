@@ -33,6 +33,15 @@ coded_enum! {
     }
 }
 
+coded_enum! {
+    /// How a batch attests the applicants' consent.
+    ConsentPolicy {
+        PerRow = 1, "per-row", "PER_ROW";
+        Batch = 2, "batch", "BATCH";
+        NotRequired = 3, "not-required", "NOT_REQUIRED";
+    }
+}
+
 impl Scope {
     pub fn covers(self, category: Category) -> bool {
         match self {

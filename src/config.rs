@@ -65,6 +65,14 @@ pub struct Limits {
     pub max_import_errors_reported: usize,
     /// Seconds a TLS handshake may take before the connection is dropped.
     pub handshake_timeout_secs: u64,
+    /// Most rows in one batch of checks.
+    pub max_batch_rows: u64,
+    /// Most rows in one message of a batch.
+    pub max_batch_chunk_rows: usize,
+    /// Largest encoded row of a batch, in bytes.
+    pub max_batch_row_bytes: usize,
+    /// Batches one organisation may run at the same time.
+    pub max_batches_in_flight_per_org: usize,
 }
 
 impl Default for Config {
@@ -99,6 +107,10 @@ impl Default for Limits {
             max_import_chunk_records: 10_000,
             max_import_errors_reported: 1_000,
             handshake_timeout_secs: 10,
+            max_batch_rows: 1_000_000,
+            max_batch_chunk_rows: 5_000,
+            max_batch_row_bytes: 1_024,
+            max_batches_in_flight_per_org: 4,
         }
     }
 }

@@ -137,6 +137,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         clock,
         orgs,
         limits: config.limits.clone(),
+        batch_slots: Default::default(),
     });
     let (stop, stopped) = oneshot::channel::<()>();
     let connections = accept_loop(

@@ -574,3 +574,185 @@ pub fn write_orgs<W: Write>(out: W, generator: &mut Generator, n: u64) -> Result
         ]
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::{Document, PersonName, Uscc};
+
+    const TODAY: Date = date!(2026 - 03 - 15);
+    const SAMPLES: u64 = 10_000;
+
+    fn doc_type(slug: &str) -> DocType {
+        DocType::from_slug(slug).unwrap()
+    }
+
+    #[test]
+    fn resident_ids_are_valid_and_x_is_not_biased() {
+        let mut g = Generator::new(1, TODAY);
+        let mut x = 0;
+        for _ in 0..11_000 {
+            let id = g.resident_id();
+            let doc = Document::parse(DocType::CnResidentId, &id, TODAY).unwrap();
+            assert_eq!(doc.number(), id);
+            let birth = doc.birth_date().unwrap();
+            assert!((date!(1955 - 01 - 01)..=date!(2005 - 12 - 31)).contains(&birth));
+            x += usize::from(id.ends_with('X'));
+        }
+        // Expect about 1000 (1 in 11).
+        assert!((800..1200).contains(&x), "{x} of 11000 end in X");
+    }
+
+    #[test]
+    fn resident_ids_respect_an_early_today() {
+        let today = date!(1990 - 06 - 01);
+        let mut g = Generator::new(2, today);
+        for _ in 0..1000 {
+            Document::parse(DocType::CnResidentId, &g.resident_id(), today).unwrap();
+        }
+    }
+
+    #[test]
+    fn names_are_canonical_and_some_have_an_interpunct() {
+        let mut g = Generator::new(3, TODAY);
+        let mut interpunct = 0;
+        for _ in 0..SAMPLES {
+            let name = g.name();
+            assert_eq!(PersonName::parse(&name).unwrap().as_str(), name);
+            interpunct += usize::from(name.contains('·'));
+        }
+        // Expect about 300 (3%).
+        assert!((150..500).contains(&interpunct), "{interpunct}");
+    }
+
+    #[test]
+    fn usccs_are_valid() {
+        let mut g = Generator::new(4, TODAY);
+        for _ in 0..SAMPLES {
+            let code = g.uscc();
+            assert_eq!(Uscc::parse(&code).unwrap().as_str(), code);
+            assert!("123456789ANY".contains(&code[..1]));
+        }
+    }
+
+    #[test]
+    fn people_records_and_orgs_are_valid() {
+        let mut g = Generator::new(5, TODAY);
+        let mut other_docs = 0;
+        let mut sexual = 0;
+        let mut sealed = 0;
+        for i in 0..SAMPLES {
+            let p = g.person(i);
+            let doc = Document::parse(doc_type(p.doc_type), &p.doc_number, TODAY).unwrap();
+            assert_eq!(doc.number(), p.doc_number);
+            assert_eq!(PersonName::parse(&p.name).unwrap().as_str(), p.name);
+            assert_eq!(p.staff_ref, format!("S{i:06}"));
+            assert!(p.hire_date <= TODAY && p.hire_date >= TODAY - Duration::days(3652));
+            other_docs += usize::from(p.doc_type != "cn-id");
+
+            let r = g.record(i);
+            let doc = Document::parse(doc_type(r.doc_type), &r.doc_number, TODAY).unwrap();
+            assert_eq!(doc.number(), r.doc_number);
+            assert_eq!(PersonName::parse(&r.name).unwrap().as_str(), r.name);
+            assert_eq!(r.source_ref, format!("REC-{}-{i:07}", r.decided_on.year()));
+            assert_eq!(
+                r.category == "qualification-ban",
+                r.kind == "qualification-ban"
+            );
+            assert!(r.decided_on <= TODAY && r.decided_on >= TODAY - Duration::days(7305));
+            sexual += usize::from(r.category == "sexual");
+            sealed += usize::from(r.sealed);
+
+            let o = g.org(i);
+            let uscc = Uscc::parse(&o.uscc).unwrap();
+            assert_eq!(uscc.region(), o.region);
+            assert!(INDUSTRIES.iter().any(|&(s, _)| s == o.industry));
+            assert_eq!(o.role, "employer");
+            assert!(o.supervising_bureau.is_empty());
+            assert!(!o.name.is_empty());
+        }
+        assert!((100..350).contains(&other_docs), "{other_docs}");
+        assert!((4500..5500).contains(&sexual), "{sexual}");
+        assert!((150..450).contains(&sealed), "{sealed}");
+    }
+
+    #[test]
+    fn org_names_follow_the_industry() {
+        let mut g = Generator::new(6, TODAY);
+        for (industry, _) in INDUSTRIES {
+            let name = g.org_name(industry);
+            assert!(
+                DIVISIONS.iter().any(|(_, place)| name.starts_with(place)),
+                "{name}"
+            );
+        }
+        assert!(g.org_name("kindergarten").ends_with("幼儿园"));
+        assert!(g.org_name("no-such-industry").ends_with("青少年活动中心"));
+        assert_eq!(chinese_number(3), "三");
+        assert_eq!(chinese_number(10), "十");
+        assert_eq!(chinese_number(12), "十二");
+        assert_eq!(chinese_number(30), "三十");
+    }
+
+    #[test]
+    fn date_between_is_inclusive_and_order_free() {
+        let mut g = Generator::new(7, TODAY);
+        let (a, b) = (date!(2020 - 01 - 01), date!(2020 - 01 - 03));
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            seen.insert(g.date_between(b, a));
+        }
+        assert_eq!(
+            seen.into_iter().collect::<Vec<_>>(),
+            [a, a.next_day().unwrap(), b]
+        );
+        assert_eq!(g.date_between(a, a), a);
+    }
+
+    fn csv_bytes(seed: u64) -> Vec<u8> {
+        let mut g = Generator::new(seed, TODAY);
+        let mut out = Vec::new();
+        write_people(&mut out, &mut g, 200).unwrap();
+        write_records(&mut out, &mut g, 200).unwrap();
+        write_orgs(&mut out, &mut g, 200).unwrap();
+        out
+    }
+
+    #[test]
+    fn same_seed_same_output() {
+        assert_eq!(csv_bytes(42), csv_bytes(42));
+        assert_ne!(csv_bytes(42), csv_bytes(43));
+    }
+
+    #[test]
+    fn csv_files_have_headers_and_formats() {
+        let mut g = Generator::new(8, TODAY);
+        let mut out = Vec::new();
+        write_records(&mut out, &mut g, 50).unwrap();
+        let mut reader = csv::Reader::from_reader(out.as_slice());
+        assert_eq!(reader.headers().unwrap(), RECORDS_HEADER.as_slice());
+        let format = time::macros::format_description!("[year]-[month]-[day]");
+        let mut rows = 0;
+        for row in reader.records() {
+            let row = row.unwrap();
+            Date::parse(&row[6], format).unwrap();
+            assert!(&row[7] == "true" || &row[7] == "false");
+            rows += 1;
+        }
+        assert_eq!(rows, 50);
+
+        let mut out = Vec::new();
+        write_people(&mut out, &mut g, 5).unwrap();
+        let mut reader = csv::Reader::from_reader(out.as_slice());
+        assert_eq!(reader.headers().unwrap(), PEOPLE_HEADER.as_slice());
+        for row in reader.records() {
+            Date::parse(&row.unwrap()[4], format).unwrap();
+        }
+
+        let mut out = Vec::new();
+        write_orgs(&mut out, &mut g, 5).unwrap();
+        let mut reader = csv::Reader::from_reader(out.as_slice());
+        assert_eq!(reader.headers().unwrap(), ORGS_HEADER.as_slice());
+        assert_eq!(reader.records().count(), 5);
+    }
+}

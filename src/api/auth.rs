@@ -24,6 +24,10 @@ impl Rpc {
         name: "CheckService.Check",
         roles: &[Role::Employer, Role::Bureau],
     };
+    pub const CHECK_BATCH: Rpc = Rpc {
+        name: "CheckService.CheckBatch",
+        roles: &[Role::Employer, Role::Bureau],
+    };
     pub const REGISTRY_IMPORT: Rpc = Rpc {
         name: "RegistryService.Import",
         roles: &[Role::Registrar],
@@ -64,6 +68,7 @@ impl Rpc {
     /// Every RPC, for the access-control tests and documentation.
     pub const ALL: &'static [&'static Rpc] = &[
         &Rpc::CHECK,
+        &Rpc::CHECK_BATCH,
         &Rpc::REGISTRY_IMPORT,
         &Rpc::REGISTRY_REVOKE,
         &Rpc::REGISTRY_SEAL,

@@ -67,7 +67,11 @@ impl CheckApi {
 
 /// The employer a check counts for: an employer checks for itself; a bureau names a unit it
 /// supervises.
-fn employer_for(state: &AppState, caller: &Caller, on_behalf_of: &str) -> Result<String, ApiError> {
+pub(super) fn employer_for(
+    state: &AppState,
+    caller: &Caller,
+    on_behalf_of: &str,
+) -> Result<String, ApiError> {
     let on_behalf_of = on_behalf_of.trim();
     match caller.org.role {
         Role::Employer if on_behalf_of.is_empty() || on_behalf_of == caller.org.uscc => {
@@ -146,8 +150,33 @@ pub fn validate_consent(consent_ref: &str, required: bool) -> Result<(), ApiErro
     Ok(())
 }
 
+type BatchStream = std::pin::Pin<
+    Box<dyn tokio_stream::Stream<Item = Result<proto::CheckBatchResponse, Status>> + Send>,
+>;
+
 #[tonic::async_trait]
 impl CheckService for CheckApi {
+    type CheckBatchStream = BatchStream;
+
+    async fn check_batch(
+        &self,
+        request: Request<tonic::Streaming<proto::CheckBatchRequest>>,
+    ) -> Result<Response<Self::CheckBatchStream>, Status> {
+        let (caller, mut entry) = self.state.authorize(&request, &Rpc::CHECK_BATCH).await?;
+        let mut stream = request.into_inner();
+        let opened = super::batch::open(&self.state, &caller, &mut entry, &mut stream).await;
+        let batch = self.state.finish(entry, opened).await?.into_inner();
+        let (out, results) = tokio::sync::mpsc::channel(8);
+        tokio::spawn(super::batch::run(
+            Arc::clone(&self.state),
+            batch,
+            stream,
+            out,
+        ));
+        let results: BatchStream = Box::pin(tokio_stream::wrappers::ReceiverStream::new(results));
+        Ok(Response::new(results))
+    }
+
     async fn check(
         &self,
         request: Request<proto::CheckRequest>,

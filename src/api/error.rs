@@ -22,6 +22,8 @@ pub enum ApiError {
     FailedPrecondition(String),
     #[error("{0}")]
     Cancelled(String),
+    #[error("{0}")]
+    ResourceExhausted(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -53,6 +55,7 @@ impl ApiError {
             ApiError::NotFound(_) => Code::NotFound,
             ApiError::FailedPrecondition(_) => Code::FailedPrecondition,
             ApiError::Cancelled(_) => Code::Cancelled,
+            ApiError::ResourceExhausted(_) => Code::ResourceExhausted,
             ApiError::Store(StoreError::WriterGone) => Code::Unavailable,
             ApiError::Store(_) => Code::Internal,
         }
@@ -67,6 +70,7 @@ impl ApiError {
             Code::NotFound => "NOT_FOUND",
             Code::FailedPrecondition => "FAILED_PRECONDITION",
             Code::Cancelled => "CANCELLED",
+            Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
             Code::Unavailable => "UNAVAILABLE",
             _ => "INTERNAL",
         }

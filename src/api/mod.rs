@@ -4,6 +4,7 @@
 
 mod audit_service;
 mod auth;
+mod batch;
 mod check_service;
 mod convert;
 mod error;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 
 pub use audit_service::{AuditApi, head_to_proto as head_proto};
 pub use auth::{OrgDirectory, Rpc};
+pub use batch::BatchSlots;
 pub use check_service::CheckApi;
 pub use error::ApiError;
 pub use org_service::OrgApi;
@@ -31,6 +33,7 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub orgs: OrgDirectory,
     pub limits: Limits,
+    pub batch_slots: batch::BatchSlots,
 }
 
 impl AppState {

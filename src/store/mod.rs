@@ -2,6 +2,7 @@
 //! of the audit chain), and a pool of read connections. No SQL lives outside this module.
 
 mod audit_sql;
+mod batches;
 mod orgs;
 mod records;
 mod schema;
@@ -12,6 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags};
 
+pub use batches::{BatchState, Recorded, RowAnswer};
 pub use records::{ImportCounts, RecordFlag};
 pub use writer::WriteCtx;
 
@@ -168,6 +170,69 @@ impl Store {
 
     pub async fn lookup(&self, subject: SubjectKey) -> Result<(u64, Vec<Candidate>), StoreError> {
         self.read(move |conn| records::lookup(conn, &subject)).await
+    }
+
+    /// Looks up many subjects in one read transaction, under one registry version.
+    pub async fn lookup_many(
+        &self,
+        subjects: Vec<SubjectKey>,
+    ) -> Result<(u64, Vec<Vec<Candidate>>), StoreError> {
+        self.read(move |conn| records::lookup_many(conn, &subjects))
+            .await
+    }
+
+    // ---- batches ----
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn open_batch(
+        &self,
+        employer: String,
+        client_batch_id: String,
+        caller: String,
+        purpose: i32,
+        scope: i32,
+        at_micros: i64,
+        audit: NewEntry,
+    ) -> Result<BatchState, StoreError> {
+        self.write(move |ctx| {
+            let state = batches::open(
+                ctx,
+                &employer,
+                &client_batch_id,
+                &caller,
+                purpose,
+                scope,
+                at_micros,
+            )?;
+            let outcome = if state.resumed { "RESUMED" } else { "OPENED" };
+            ctx.audit(NewEntry {
+                outcome: outcome.into(),
+                ..audit
+            })?;
+            Ok(state)
+        })
+        .await
+    }
+
+    /// Records a chunk of answered rows durably; returns the checks' audit sequence numbers.
+    pub async fn record_batch_rows(
+        &self,
+        batch: i64,
+        answers: Vec<(u64, RowAnswer)>,
+    ) -> Result<Vec<u64>, StoreError> {
+        self.write(move |ctx| batches::record(ctx, batch, answers))
+            .await
+    }
+
+    pub async fn recorded_rows(
+        &self,
+        batch: i64,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Recorded)>, StoreError> {
+        self.read(move |conn| batches::recorded_range(conn, batch, from, to, limit))
+            .await
     }
 
     pub async fn stage_import(

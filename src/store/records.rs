@@ -16,24 +16,37 @@ pub fn lookup(
     conn: &Connection,
     subject: &SubjectKey,
 ) -> Result<(u64, Vec<Candidate>), StoreError> {
+    let (version, mut all) = lookup_many(conn, std::slice::from_ref(subject))?;
+    Ok((version, all.pop().unwrap_or_default()))
+}
+
+/// Like [`lookup`] for many subjects, all under the same registry version.
+pub fn lookup_many(
+    conn: &Connection,
+    subjects: &[SubjectKey],
+) -> Result<(u64, Vec<Vec<Candidate>>), StoreError> {
     let tx = conn.unchecked_transaction()?;
     let version = registry_version(&tx)?;
     let mut stmt = tx.prepare_cached(
         "SELECT name_tag, category, sealed, revoked FROM records WHERE subject = ?1",
     )?;
-    let candidates = stmt
-        .query_map([subject.0.as_slice()], |row| {
-            Ok(Candidate {
-                name_tag: NameTag(blob32(row, 0)?),
-                category: Category::from_code(row.get(1)?).unwrap_or(Category::Sexual),
-                sealed: row.get(2)?,
-                revoked: row.get(3)?,
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut all = Vec::with_capacity(subjects.len());
+    for subject in subjects {
+        let candidates = stmt
+            .query_map([subject.0.as_slice()], |row| {
+                Ok(Candidate {
+                    name_tag: NameTag(blob32(row, 0)?),
+                    category: Category::from_code(row.get(1)?).unwrap_or(Category::Sexual),
+                    sealed: row.get(2)?,
+                    revoked: row.get(3)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        all.push(candidates);
+    }
     drop(stmt);
     tx.finish()?;
-    Ok((version, candidates))
+    Ok((version, all))
 }
 
 pub fn registry_version(conn: &Connection) -> Result<u64, StoreError> {

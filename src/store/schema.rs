@@ -81,6 +81,30 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX audit_log_employer ON audit_log (employer, at);
     CREATE INDEX audit_log_subject ON audit_log (subject) WHERE subject IS NOT NULL;
     ",
+    // 2: batches of checks, and what each of their rows was answered, for resuming.
+    "
+    CREATE TABLE batches (
+        id              INTEGER PRIMARY KEY,
+        employer        TEXT NOT NULL,
+        client_batch_id TEXT NOT NULL,
+        caller          TEXT NOT NULL,
+        purpose         INTEGER NOT NULL,
+        scope           INTEGER NOT NULL,
+        created_at      INTEGER NOT NULL,
+        UNIQUE (employer, client_batch_id)
+    ) STRICT;
+
+    -- A row answered with a check points at the check's audit entry; a refused row keeps the
+    -- field and reason it was refused for (reasons never hold a whole number or name).
+    CREATE TABLE batch_rows (
+        batch        INTEGER NOT NULL,
+        row          INTEGER NOT NULL,
+        audit_seq    INTEGER,
+        error_field  TEXT,
+        error_reason TEXT,
+        PRIMARY KEY (batch, row)
+    ) STRICT, WITHOUT ROWID;
+    ",
 ];
 
 /// Brings the schema up to date; refuses a database written by a newer safehire.

@@ -65,6 +65,11 @@ pub fn start_time() -> time::OffsetDateTime {
 
 impl TestServer {
     pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts with the test's changes to the configuration (limits, say).
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
         log_buffer();
         let dir = tempfile::tempdir().unwrap();
         let config = Config {
@@ -76,6 +81,8 @@ impl TestServer {
             },
             ..Config::default()
         };
+        let mut config = config;
+        adjust(&mut config);
         let clock = ManualClock::new(start_time());
         let server = safehire::server::start(config.clone(), Arc::new(clock.clone()))
             .await

@@ -492,7 +492,7 @@ async fn prepare(
         }
         answers.push((
             number,
-            RowAnswer::Checked(NewEntry {
+            RowAnswer::Checked(Box::new(NewEntry {
                 at_micros,
                 subject: Some(subject),
                 outcome: outcome.label().into(),
@@ -500,7 +500,7 @@ async fn prepare(
                 registry_version,
                 detail,
                 ..batch.template.clone()
-            }),
+            })),
         ));
     }
     answers.sort_by_key(|(row, _)| *row);

@@ -75,7 +75,7 @@ pub fn open(
 
 /// One row's answer to record.
 pub enum RowAnswer {
-    Checked(NewEntry),
+    Checked(Box<NewEntry>),
     Refused { field: String, reason: String },
 }
 
@@ -90,7 +90,7 @@ pub fn record(
     for (row, answer) in answers {
         let (seq, field, reason) = match answer {
             RowAnswer::Checked(entry) => {
-                let entry = ctx.audit(entry)?;
+                let entry = ctx.audit(*entry)?;
                 sequences.push(entry.seq);
                 (Some(to_i64(entry.seq)), None, None)
             }

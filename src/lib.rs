@@ -18,6 +18,7 @@ pub mod registry;
 pub mod server;
 pub mod store;
 pub mod synth;
+pub mod tabular;
 pub mod tls;
 
 /// The generated API contract (package `safehire.v1`).

@@ -192,3 +192,125 @@ fn a_missing_server_is_one_clear_line() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.starts_with("error: "), "{err}");
 }
+
+/// The outcome column of a results file, by staff_ref.
+fn outcomes(path: &Path) -> Vec<(String, String)> {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let col = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h.trim_start_matches('\u{feff}') == name)
+            .unwrap()
+    };
+    let (staff, outcome) = (col("staff_ref"), col("outcome"));
+    reader
+        .records()
+        .map(|r| r.unwrap())
+        .map(|r| (r[staff].to_string(), r[outcome].to_string()))
+        .collect()
+}
+
+#[test]
+fn a_staff_file_in_any_encoding_or_xlsx_gives_the_same_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_serve, server) = serve(dir.path());
+    let d = dir.path();
+    let generate = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .args(["gen", "people", "300", "--seed", "5"])
+            .args(args)
+            .current_dir(d)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    generate(&["--encoding", "gb18030", "--out", "staff-gb.csv"]);
+    generate(&["--bom", "--out", "staff-bom.csv"]);
+    generate(&["--format", "xlsx", "--out", "staff.xlsx"]);
+    let gb = std::fs::read(d.join("staff-gb.csv")).unwrap();
+    assert!(
+        std::str::from_utf8(&gb).is_err(),
+        "the GB18030 file is not UTF-8"
+    );
+
+    // Records for the first ten people of the (UTF-8) file: they must come back RECORD_FOUND.
+    let text = String::from_utf8(std::fs::read(d.join("staff-bom.csv")).unwrap()).unwrap();
+    let mut records =
+        String::from("source_ref,doc_type,doc_number,name,category,kind,decided_on,sealed\n");
+    for (i, line) in text
+        .trim_start_matches('\u{feff}')
+        .lines()
+        .skip(1)
+        .take(10)
+        .enumerate()
+    {
+        let f: Vec<&str> = line.split(',').collect();
+        records.push_str(&format!(
+            "REC-{i},{},{},{},sexual,conviction,2020-01-01,false\n",
+            f[0], f[1], f[2]
+        ));
+    }
+    std::fs::write(d.join("records.csv"), records).unwrap();
+    let import = run(
+        d,
+        &server,
+        &["--as", "registrar", "registry", "import", "records.csv"],
+    );
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stdout)
+    );
+
+    let mut all = Vec::new();
+    for (file, out) in [
+        ("staff-gb.csv", "r-gb.csv"),
+        ("staff-bom.csv", "r-bom.csv"),
+        ("staff.xlsx", "r-xlsx.csv"),
+    ] {
+        let batch = run(
+            d,
+            &server,
+            &["batch", file, "--purpose", "periodic", "--out", out],
+        );
+        let stdout = String::from_utf8_lossy(&batch.stdout);
+        assert_eq!(
+            batch.status.code(),
+            Some(0),
+            "{file}: {stdout}{}",
+            String::from_utf8_lossy(&batch.stderr)
+        );
+        assert!(
+            stdout.contains("300 rows: 290 NO_RECORD, 10 RECORD_FOUND, 0 NEEDS_REVIEW, 0 errors"),
+            "{file}: {stdout}"
+        );
+        all.push(outcomes(&d.join(out)));
+    }
+    assert_eq!(all[0].len(), 300);
+    assert_eq!(all[0], all[1]);
+    assert_eq!(all[0], all[2]);
+
+    // --resume of a finished batch answers every row again from the record: no new checks.
+    let again = run(
+        d,
+        &server,
+        &[
+            "--json",
+            "batch",
+            "staff-bom.csv",
+            "--purpose",
+            "periodic",
+            "--out",
+            "r-bom.csv",
+            "--resume",
+        ],
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(summary["replayed"], 300);
+    assert_eq!(outcomes(&d.join("r-bom.csv")), all[1]);
+}

@@ -16,6 +16,10 @@ pub const INVALID_INPUT: u8 = 5;
 pub const REFUSED: u8 = 6;
 /// The server could not be reached, or the local files (certificates, CSV) could not be read.
 pub const UNAVAILABLE: u8 = 7;
+/// A batch answered every row, but some rows had errors (see the results file).
+pub const ROW_ERRORS: u8 = 10;
+/// A batch could not complete; `--resume` continues it.
+pub const BATCH_INCOMPLETE: u8 = 11;
 /// Any other failure (NOT_FOUND, INTERNAL, a broken audit chain, …).
 pub const FAILED: u8 = 8;
 

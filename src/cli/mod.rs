@@ -2,6 +2,7 @@
 //! mTLS, and the local tools (dev certificates, synthetic data, offline audit verification).
 
 mod audit_cmd;
+mod batch_cmd;
 mod certs_cmd;
 mod check_cmd;
 mod client;
@@ -35,6 +36,8 @@ pub enum Command {
     Serve(serve_cmd::ServeArgs),
     /// Check one person (employer, or bureau with --on-behalf-of).
     Check(check_cmd::CheckArgs),
+    /// Check every person in a staff file (CSV or XLSX) in one streamed batch.
+    Batch(batch_cmd::BatchArgs),
     /// Load and manage records (registrar).
     #[command(subcommand)]
     Registry(registry_cmd::RegistryCommand),
@@ -110,6 +113,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
     match cli.command {
         Command::Serve(args) => serve_cmd::run(args).await,
         Command::Check(args) => check_cmd::run(&cli.connect, args, json).await,
+        Command::Batch(args) => batch_cmd::run(&cli.connect, args, json).await,
         Command::Registry(cmd) => registry_cmd::run(&cli.connect, cmd, json).await,
         Command::Org(cmd) => org_cmd::run(&cli.connect, cmd, json).await,
         Command::Audit(cmd) => audit_cmd::run(&cli.connect, cmd, json).await,

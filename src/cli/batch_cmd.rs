@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::{CliError, ConnectArgs, exit, format_timestamp, print_json};
-use crate::check::{Outcome, Purpose, Scope};
+use crate::check::{Outcome, Purpose};
 use crate::identity::DocType;
 use crate::org::Role;
 use crate::proto;
@@ -55,16 +55,7 @@ pub struct BatchArgs {
 }
 
 pub async fn run(connect: &ConnectArgs, args: BatchArgs, json: bool) -> Result<u8, CliError> {
-    let purpose = Purpose::parse(&args.purpose).ok_or_else(|| {
-        CliError::usage(format!(
-            "--purpose {}: one of {}",
-            args.purpose,
-            Purpose::slugs()
-        ))
-    })?;
-    let scope = Scope::parse(&args.scope).ok_or_else(|| {
-        CliError::usage(format!("--scope {}: one of {}", args.scope, Scope::slugs()))
-    })?;
+    let (purpose, scope) = super::purpose_and_scope(&args.purpose, &args.scope)?;
     let encoding =
         match &args.encoding {
             None => None,

@@ -4,7 +4,7 @@ use clap::Args;
 use serde_json::json;
 
 use super::{CliError, ConnectArgs, exit, format_timestamp, print_json};
-use crate::check::{Outcome, Purpose, Scope};
+use crate::check::Outcome;
 use crate::identity::DocType;
 use crate::org::Role;
 use crate::proto;
@@ -38,16 +38,7 @@ pub struct CheckArgs {
 pub async fn run(connect: &ConnectArgs, args: CheckArgs, json: bool) -> Result<u8, CliError> {
     let doc_type = DocType::from_slug(&args.doc_type)
         .map_err(|e| CliError::usage(format!("--doc-type: {}", e.reason)))?;
-    let purpose = Purpose::parse(&args.purpose).ok_or_else(|| {
-        CliError::usage(format!(
-            "--purpose {}: one of {}",
-            args.purpose,
-            Purpose::slugs()
-        ))
-    })?;
-    let scope = Scope::parse(&args.scope).ok_or_else(|| {
-        CliError::usage(format!("--scope {}: one of {}", args.scope, Scope::slugs()))
-    })?;
+    let (purpose, scope) = super::purpose_and_scope(&args.purpose, &args.scope)?;
     let mut client = CheckServiceClient::new(connect.connect(Role::Employer).await?);
     let reply = client
         .check(proto::CheckRequest {

@@ -12,8 +12,6 @@ mod org_cmd;
 mod registry_cmd;
 mod serve_cmd;
 
-use std::path::PathBuf;
-
 use clap::{Parser, Subcommand};
 
 pub use client::ConnectArgs;
@@ -144,7 +142,16 @@ pub fn format_timestamp(ts: Option<&prost_types::Timestamp>) -> String {
     .unwrap_or_default()
 }
 
-/// Default location of the database for commands that read it directly.
-pub fn default_db() -> PathBuf {
-    PathBuf::from("data/safehire.db")
+/// The `--purpose` and `--scope` of a check or a batch.
+pub fn purpose_and_scope(
+    purpose: &str,
+    scope: &str,
+) -> Result<(crate::check::Purpose, crate::check::Scope), CliError> {
+    use crate::check::{Purpose, Scope};
+    let parsed_purpose = Purpose::parse(purpose).ok_or_else(|| {
+        CliError::usage(format!("--purpose {purpose}: one of {}", Purpose::slugs()))
+    })?;
+    let parsed_scope = Scope::parse(scope)
+        .ok_or_else(|| CliError::usage(format!("--scope {scope}: one of {}", Scope::slugs())))?;
+    Ok((parsed_purpose, parsed_scope))
 }

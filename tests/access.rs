@@ -3,10 +3,35 @@
 mod common;
 
 use common::{TestServer, check_request, people};
-use safehire::certs::{CertAuthority, OrgCertRequest};
+use safehire::certs::{CertAuthority, OrgCertRequest, PemPair};
 use safehire::org::Role;
 use safehire::proto::{self, Purpose};
 use tonic::Code;
+
+/// The dev CA of `server`, to issue test certificates from it.
+fn dev_ca(server: &TestServer) -> CertAuthority {
+    let dir = server.certs_dir();
+    CertAuthority::from_pem(
+        &std::fs::read_to_string(dir.join("ca.pem")).unwrap(),
+        &std::fs::read_to_string(dir.join("ca.key")).unwrap(),
+    )
+    .unwrap()
+}
+
+/// One periodic check presenting `pair`; a failed handshake or a refused call is an `Err`.
+async fn check_with(server: &TestServer, pair: PemPair, seed: u64) -> Result<(), String> {
+    let p = people(seed, 1);
+    let identity = Some((pair.cert_pem.into_bytes(), pair.key_pem.into_bytes()));
+    let channel = server
+        .channel_with(identity)
+        .await
+        .map_err(|e| e.to_string())?;
+    proto::check_service_client::CheckServiceClient::new(channel)
+        .check(check_request(&p[0].0, &p[0].1, Purpose::Periodic))
+        .await
+        .map(|_| ())
+        .map_err(|s| s.to_string())
+}
 
 #[tokio::test]
 async fn an_employer_calling_the_registry_is_refused_and_audited() {
@@ -95,20 +120,7 @@ async fn a_certificate_from_another_ca_fails_the_handshake_and_is_audited() {
             now,
         )
         .unwrap();
-    let p = people(22, 1);
-    let result = match server
-        .channel_with(Some((
-            forged.cert_pem.into_bytes(),
-            forged.key_pem.into_bytes(),
-        )))
-        .await
-    {
-        Err(e) => Err(e.to_string()),
-        Ok(channel) => proto::check_service_client::CheckServiceClient::new(channel)
-            .check(check_request(&p[0].0, &p[0].1, Purpose::Periodic))
-            .await
-            .map_err(|s| s.to_string()),
-    };
+    let result = check_with(&server, forged, 22).await;
     assert!(
         result.is_err(),
         "a forged certificate must not get an answer"
@@ -138,12 +150,7 @@ async fn a_certificate_from_another_ca_fails_the_handshake_and_is_audited() {
 #[tokio::test]
 async fn an_expired_certificate_is_refused() {
     let server = TestServer::start().await;
-    let dir = server.certs_dir();
-    let ca = CertAuthority::from_pem(
-        &std::fs::read_to_string(dir.join("ca.pem")).unwrap(),
-        &std::fs::read_to_string(dir.join("ca.key")).unwrap(),
-    )
-    .unwrap();
+    let ca = dev_ca(&server);
     let employer = server.org(Role::Employer);
     let now = time::OffsetDateTime::now_utc();
     let expired = ca
@@ -157,33 +164,14 @@ async fn an_expired_certificate_is_refused() {
             now - time::Duration::days(35),
         )
         .unwrap();
-    let p = people(23, 1);
-    let result = match server
-        .channel_with(Some((
-            expired.cert_pem.into_bytes(),
-            expired.key_pem.into_bytes(),
-        )))
-        .await
-    {
-        Err(e) => Err(e.to_string()),
-        Ok(channel) => proto::check_service_client::CheckServiceClient::new(channel)
-            .check(check_request(&p[0].0, &p[0].1, Purpose::Periodic))
-            .await
-            .map(|_| ())
-            .map_err(|s| s.to_string()),
-    };
+    let result = check_with(&server, expired, 23).await;
     assert!(result.is_err());
 }
 
 #[tokio::test]
 async fn unknown_and_suspended_organisations_are_refused() {
     let server = TestServer::start().await;
-    let dir = server.certs_dir();
-    let ca = CertAuthority::from_pem(
-        &std::fs::read_to_string(dir.join("ca.pem")).unwrap(),
-        &std::fs::read_to_string(dir.join("ca.key")).unwrap(),
-    )
-    .unwrap();
+    let ca = dev_ca(&server);
     let mut generator = safehire::synth::Generator::new(5, common::start_time().date());
     let stranger = generator.uscc();
     let now = time::OffsetDateTime::now_utc();

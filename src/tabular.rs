@@ -189,6 +189,14 @@ impl Table {
         }
     }
 
+    /// Data rows (blank ones included) when known without reading them: a sheet's height.
+    pub fn row_count(&self) -> Option<u64> {
+        match &self.source {
+            Source::Csv(_) => None,
+            Source::Xlsx { range, next } => Some(range.height().saturating_sub(*next) as u64),
+        }
+    }
+
     /// The detected or given encoding; None for `.xlsx`.
     pub fn encoding(&self) -> Option<Encoding> {
         self.encoding
@@ -216,7 +224,8 @@ impl Columns {
         self.index(name).is_some()
     }
 
-    fn index(&self, name: &str) -> Option<usize> {
+    /// Field index of column `name`, when the header has it.
+    pub fn index(&self, name: &str) -> Option<usize> {
         self.found
             .iter()
             .find(|(key, _)| same_name(key, name))
@@ -232,6 +241,13 @@ pub struct Rows {
     /// Number of the last row read (blank ones included).
     number: u64,
     done: bool,
+}
+
+impl Rows {
+    /// Number of the last row read, so that a caller can name a row that failed to parse.
+    pub fn last_number(&self) -> u64 {
+        self.number
+    }
 }
 
 impl Iterator for Rows {

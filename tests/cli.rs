@@ -314,3 +314,58 @@ fn a_staff_file_in_any_encoding_or_xlsx_gives_the_same_results() {
     assert_eq!(summary["replayed"], 300);
     assert_eq!(outcomes(&d.join("r-bom.csv")), all[1]);
 }
+
+#[test]
+fn bad_rows_get_their_own_error_in_file_order_and_the_batch_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_serve, server) = serve(dir.path());
+    let d = dir.path();
+    let mut generator =
+        safehire::synth::Generator::new(41, time::macros::date!(2026 - 11 - 24));
+    let mut text = String::from("doc_type,doc_number,name,staff_ref\n");
+    for i in 0..6 {
+        let (number, name) = (generator.resident_id(), generator.name());
+        let (doc_type, number, name) = match i {
+            1 => ("driving-licence", number, name),
+            3 => {
+                // The right length and date, the wrong check character.
+                let mut wrong = number;
+                let last = wrong.pop().unwrap();
+                wrong.push(if last == '0' { '1' } else { '0' });
+                ("cn-id", wrong, name)
+            }
+            4 => ("cn-id", number, String::new()),
+            _ => ("cn-id", number, name),
+        };
+        text.push_str(&format!("{doc_type},{number},{name},S{i}\n"));
+    }
+    std::fs::write(d.join("staff.csv"), text).unwrap();
+    let batch = run(
+        d,
+        &server,
+        &["batch", "staff.csv", "--purpose", "periodic", "--out", "r.csv"],
+    );
+    assert_eq!(
+        batch.status.code(),
+        Some(10),
+        "{}{}",
+        String::from_utf8_lossy(&batch.stdout),
+        String::from_utf8_lossy(&batch.stderr)
+    );
+    let mut reader = csv::Reader::from_path(d.join("r.csv")).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    let staff: Vec<&str> = rows.iter().map(|r| &r[3]).collect();
+    assert_eq!(staff, ["S0", "S1", "S2", "S3", "S4", "S5"]);
+    for (i, row) in rows.iter().enumerate() {
+        let (outcome, error) = (&row[4], &row[7]);
+        match i {
+            1 => assert!(error.starts_with("doc_type: unknown document type"), "{error}"),
+            3 => assert!(error.starts_with("subject.doc_number"), "{error}"),
+            4 => assert!(error.starts_with("subject.name"), "{error}"),
+            _ => assert_eq!((outcome, error), ("NO_RECORD", ""), "row {i}"),
+        }
+        if matches!(i, 1 | 3 | 4) {
+            assert_eq!(outcome, "", "row {i} has no outcome");
+        }
+    }
+}

@@ -1,29 +1,25 @@
 //! `safehire batch FILE`: checks every person in a staff file (CSV in UTF-8, UTF-8 with BOM or
 //! GB18030/GBK, or .xlsx) in one streamed batch, and writes one result row per input row.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 
+use super::staff_file::{Chunk, Line, StaffFile};
 use super::{CliError, ConnectArgs, exit, format_timestamp, print_json};
 use crate::check::{Outcome, Purpose};
-use crate::identity::DocType;
 use crate::org::Role;
 use crate::proto;
 use crate::proto::check_batch_request::Item as Req;
 use crate::proto::check_batch_response::Item as Resp;
 use crate::proto::check_service_client::CheckServiceClient;
-use crate::tabular::{Encoding, Table};
 
 /// Rows per streamed message: hundreds, far below the 4 MiB message limit.
 const CHUNK_ROWS: usize = 500;
-const REQUIRED: &[&str] = &["doc_type", "doc_number", "name", "staff_ref"];
-const OPTIONAL: &[&str] = &["hire_date", "consent_ref"];
 const OUTPUT_EXTRA: &[&str] = &["outcome", "check_id", "checked_at", "error"];
 
 #[derive(Debug, Args)]
@@ -56,13 +52,6 @@ pub struct BatchArgs {
 
 pub async fn run(connect: &ConnectArgs, args: BatchArgs, json: bool) -> Result<u8, CliError> {
     let (purpose, scope) = super::purpose_and_scope(&args.purpose, &args.scope)?;
-    let encoding =
-        match &args.encoding {
-            None => None,
-            Some(text) => Some(Encoding::parse(text).ok_or_else(|| {
-                CliError::usage(format!("--encoding {text}: utf-8, gb18030 or gbk"))
-            })?),
-        };
     let batch_file = sidecar(&args.out);
     let batch_id = if args.resume {
         std::fs::read_to_string(&batch_file)
@@ -75,56 +64,16 @@ pub async fn run(connect: &ConnectArgs, args: BatchArgs, json: bool) -> Result<u
         id
     };
 
-    let table = Table::open(&args.file, encoding)
-        .map_err(|e| CliError::new(exit::INVALID_INPUT, e.to_string()))?;
-    let columns = table
-        .columns(REQUIRED, OPTIONAL)
-        .map_err(|e| CliError::new(exit::INVALID_INPUT, e.to_string()))?;
-    let header = table.header.clone();
+    let file = StaffFile::open(&args.file, args.encoding.as_deref())?;
     let policy = match (&args.consent, purpose) {
         (Some(_), _) => proto::ConsentPolicy::Batch,
         (None, Purpose::PreHire) => proto::ConsentPolicy::PerRow,
-        (None, _) if columns.has("consent_ref") => proto::ConsentPolicy::PerRow,
+        (None, _) if file.has("consent_ref") => proto::ConsentPolicy::PerRow,
         (None, _) => proto::ConsentPolicy::NotRequired,
     };
+    let mut results = ResultsFile::create(&args.out, &file.header)?;
+    let progress = super::progress_bar(file.approximate_rows, "checking");
 
-    // Every input row is kept (to write it back with its result); local problems are answered here.
-    let mut inputs: Vec<(u64, Vec<String>)> = Vec::new();
-    let mut local: HashMap<u64, String> = HashMap::new();
-    let mut rows: Vec<proto::BatchRow> = Vec::new();
-    for row in table.rows() {
-        let row = row.map_err(|e| CliError::new(exit::INVALID_INPUT, e.to_string()))?;
-        let doc_type = DocType::from_slug(columns.get(&row, "doc_type"));
-        let problem = row
-            .problems
-            .first()
-            .map(|(column, reason)| format!("{column}: {reason}"))
-            .or_else(|| doc_type.as_ref().err().map(|e| e.to_string()));
-        match (problem, doc_type) {
-            (None, Ok(doc_type)) => rows.push(proto::BatchRow {
-                row: row.number,
-                subject: Some(proto::Identity {
-                    doc_type: i32::from(doc_type.code()),
-                    doc_number: columns.get(&row, "doc_number").to_string(),
-                    name: columns.get(&row, "name").to_string(),
-                }),
-                consent_ref: columns.get(&row, "consent_ref").to_string(),
-            }),
-            (problem, _) => {
-                local.insert(row.number, problem.unwrap_or_default());
-            }
-        }
-        inputs.push((row.number, row.fields));
-    }
-
-    let progress = ProgressBar::new(inputs.len() as u64);
-    progress.set_style(
-        ProgressStyle::with_template(
-            "{spinner} checking [{bar:30}] {pos}/{len} rows {per_sec} ({eta} left)",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
     let (tx, rx) = mpsc::channel(8);
     let first = proto::CheckBatchRequest {
         item: Some(Req::Header(proto::BatchHeader {
@@ -155,55 +104,55 @@ pub async fn run(connect: &ConnectArgs, args: BatchArgs, json: bool) -> Result<u
             ));
         }
     };
-    let skip_up_to = accepted.resume_after_row;
-    let sender = tokio::spawn(async move {
-        for chunk in rows
-            .into_iter()
-            .filter(|r| r.row > skip_up_to)
-            .collect::<Vec<_>>()
-            .chunks(CHUNK_ROWS)
-        {
-            let message = proto::CheckBatchRequest {
-                item: Some(Req::Rows(proto::BatchRows {
-                    rows: chunk.to_vec(),
-                })),
-            };
-            if tx.send(message).await.is_err() {
-                return;
-            }
-        }
-    });
+    let (lines_tx, mut lines) = mpsc::unbounded_channel();
+    let (stop, stopped) = oneshot::channel();
+    let sender = tokio::spawn(send_rows(
+        file.chunks(CHUNK_ROWS),
+        accepted.resume_after_row,
+        tx,
+        lines_tx,
+        stopped,
+    ));
 
-    let mut answers: HashMap<u64, proto::BatchResult> = HashMap::new();
     let mut broken = None;
     let mut summary = None;
     loop {
         match responses.message().await {
             Ok(Some(message)) => match message.item {
-                Some(Resp::Results(results)) => {
-                    progress.inc(results.results.len() as u64);
-                    for result in results.results {
-                        answers.insert(result.row, result);
+                Some(Resp::Results(batch)) => {
+                    progress.inc(batch.results.len() as u64);
+                    for result in batch.results {
+                        results.answer(result);
                     }
+                    results.write_ready(&mut lines)?;
                 }
                 Some(Resp::Summary(s)) => summary = Some(s),
                 _ => {}
             },
             Ok(None) => break,
             Err(status) => {
-                broken = Some(status);
+                broken = Some(CliError::from(status));
                 break;
             }
         }
     }
-    sender.abort();
+    let _ = stop.send(());
+    let read_failure = sender
+        .await
+        .map_err(|_| CliError::new(exit::FAILED, "reading the staff file stopped"))?;
+    while let Some(chunk) = lines.recv().await {
+        results.queue(chunk);
+        results.write_ready(&mut lines)?;
+    }
     progress.finish_and_clear();
-
-    let tally = write_results(&args.out, &header, &inputs, &answers, &local)?;
+    let tally = results.finish()?;
+    if let Some(error) = read_failure {
+        return Err(error);
+    }
     if json {
         print_json(&json!({
             "batch_id": batch_id,
-            "rows": inputs.len(),
+            "rows": tally.rows,
             "no_record": tally.no_record,
             "record_found": tally.record_found,
             "needs_review": tally.needs_review,
@@ -215,7 +164,7 @@ pub async fn run(connect: &ConnectArgs, args: BatchArgs, json: bool) -> Result<u
     } else {
         println!(
             "{} rows: {} NO_RECORD, {} RECORD_FOUND, {} NEEDS_REVIEW, {} errors{}; results in {}",
-            inputs.len(),
+            tally.rows,
             tally.no_record,
             tally.record_found,
             tally.needs_review,
@@ -228,10 +177,10 @@ pub async fn run(connect: &ConnectArgs, args: BatchArgs, json: bool) -> Result<u
             args.out.display()
         );
     }
-    if let Some(status) = broken {
+    if let Some(error) = broken {
         eprintln!(
             "error: the batch did not complete: {}; run again with --resume",
-            CliError::from(status).message
+            error.message
         );
         return Ok(exit::BATCH_INCOMPLETE);
     }
@@ -245,8 +194,51 @@ pub async fn run(connect: &ConnectArgs, args: BatchArgs, json: bool) -> Result<u
     })
 }
 
+/// Sends the file's rows after `skip_up_to` (rows a resumed batch already answered are replayed
+/// by the server), and hands every line, in file order, to the results file. After `stopped`
+/// it only reads on, so that every line still gets its row in the results. Returns the read
+/// failure that ended the file early, if one did.
+async fn send_rows(
+    mut chunks: mpsc::Receiver<Result<Chunk, CliError>>,
+    skip_up_to: u64,
+    requests: mpsc::Sender<proto::CheckBatchRequest>,
+    lines: mpsc::UnboundedSender<Vec<Line>>,
+    mut stopped: oneshot::Receiver<()>,
+) -> Option<CliError> {
+    let mut sending = true;
+    while let Some(chunk) = chunks.recv().await {
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(error) => return Some(error),
+        };
+        let rows: Vec<proto::BatchRow> = chunk
+            .rows
+            .into_iter()
+            .filter(|r| r.number > skip_up_to)
+            .map(|r| proto::BatchRow {
+                row: r.number,
+                subject: Some(r.identity),
+                consent_ref: r.consent_ref,
+            })
+            .collect();
+        // The lines go first: the results for these rows can only arrive after the rows.
+        let _ = lines.send(chunk.lines);
+        if sending && !rows.is_empty() {
+            let message = proto::CheckBatchRequest {
+                item: Some(Req::Rows(proto::BatchRows { rows })),
+            };
+            tokio::select! {
+                sent = requests.send(message) => sending = sent.is_ok(),
+                _ = &mut stopped => sending = false,
+            }
+        }
+    }
+    None
+}
+
 #[derive(Default)]
 struct Tally {
+    rows: u64,
     no_record: u64,
     record_found: u64,
     needs_review: u64,
@@ -254,33 +246,83 @@ struct Tally {
     unanswered: u64,
 }
 
-fn write_results(
-    out: &Path,
-    header: &[String],
-    inputs: &[(u64, Vec<String>)],
-    answers: &HashMap<u64, proto::BatchResult>,
-    local: &HashMap<u64, String>,
-) -> Result<Tally, CliError> {
-    let file = std::fs::File::create(out).map_err(|e| CliError::io(out, e))?;
-    let mut writer = std::io::BufWriter::new(file);
-    std::io::Write::write_all(&mut writer, "\u{feff}".as_bytes())
-        .map_err(|e| CliError::io(out, e))?;
-    let mut csv = csv::Writer::from_writer(writer);
-    let mut full_header: Vec<&str> = header.iter().map(String::as_str).collect();
-    full_header.extend_from_slice(OUTPUT_EXTRA);
-    csv.write_record(&full_header)
-        .map_err(|e| CliError::io(out, e))?;
-    let mut tally = Tally::default();
-    for (number, fields) in inputs {
-        let mut record: Vec<String> = fields.clone();
-        record.resize(header.len(), String::new());
-        let extra: [String; 4] = match (
-            local.get(number),
-            answers.get(number).and_then(|a| a.result.as_ref()),
-        ) {
+/// The results CSV, written in file order as answers arrive: only lines still waiting for
+/// their answer are held in memory.
+struct ResultsFile {
+    path: PathBuf,
+    csv: csv::Writer<std::io::BufWriter<std::fs::File>>,
+    width: usize,
+    waiting: VecDeque<Line>,
+    answers: HashMap<u64, proto::BatchResult>,
+    tally: Tally,
+}
+
+impl ResultsFile {
+    fn create(path: &Path, header: &[String]) -> Result<Self, CliError> {
+        let file = std::fs::File::create(path).map_err(|e| CliError::io(path, e))?;
+        let mut writer = std::io::BufWriter::new(file);
+        std::io::Write::write_all(&mut writer, "\u{feff}".as_bytes())
+            .map_err(|e| CliError::io(path, e))?;
+        let mut csv = csv::Writer::from_writer(writer);
+        let mut full_header: Vec<&str> = header.iter().map(String::as_str).collect();
+        full_header.extend_from_slice(OUTPUT_EXTRA);
+        csv.write_record(&full_header)
+            .map_err(|e| CliError::io(path, e))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            csv,
+            width: header.len(),
+            waiting: VecDeque::new(),
+            answers: HashMap::new(),
+            tally: Tally::default(),
+        })
+    }
+
+    fn queue(&mut self, lines: Vec<Line>) {
+        self.waiting.extend(lines);
+    }
+
+    fn answer(&mut self, result: proto::BatchResult) {
+        self.answers.insert(result.row, result);
+    }
+
+    /// Writes every line at the front that has its answer, taking lines the reader has
+    /// handed over as needed.
+    fn write_ready(
+        &mut self,
+        lines: &mut mpsc::UnboundedReceiver<Vec<Line>>,
+    ) -> Result<(), CliError> {
+        loop {
+            if self.waiting.is_empty() {
+                match lines.try_recv() {
+                    Ok(more) => self.queue(more),
+                    Err(_) => return Ok(()),
+                }
+                continue;
+            }
+            let Some(front) = self.waiting.front() else {
+                return Ok(());
+            };
+            let answer = match &front.problem {
+                Some(_) => None,
+                None => match self.answers.remove(&front.number) {
+                    Some(answer) => Some(answer),
+                    None => return Ok(()),
+                },
+            };
+            if let Some(line) = self.waiting.pop_front() {
+                self.write(line, answer)?;
+            }
+        }
+    }
+
+    fn write(&mut self, line: Line, answer: Option<proto::BatchResult>) -> Result<(), CliError> {
+        let tally = &mut self.tally;
+        tally.rows += 1;
+        let extra: [String; 4] = match (line.problem, answer.and_then(|a| a.result)) {
             (Some(problem), _) => {
                 tally.errors += 1;
-                [String::new(), String::new(), String::new(), problem.clone()]
+                [String::new(), String::new(), String::new(), problem]
             }
             (None, Some(proto::batch_result::Result::Check(check))) => {
                 let outcome = Outcome::from_code(check.outcome).unwrap_or(Outcome::NoRecord);
@@ -291,7 +333,7 @@ fn write_results(
                 }
                 [
                     outcome.label().to_string(),
-                    check.check_id.clone(),
+                    check.check_id,
                     format_timestamp(check.checked_at.as_ref()),
                     String::new(),
                 ]
@@ -315,12 +357,23 @@ fn write_results(
                 ]
             }
         };
+        let mut record = line.fields;
+        record.resize(self.width, String::new());
         record.extend(extra);
-        csv.write_record(&record)
-            .map_err(|e| CliError::io(out, e))?;
+        self.csv
+            .write_record(&record)
+            .map_err(|e| CliError::io(&self.path, e))
     }
-    csv.flush().map_err(|e| CliError::io(out, e))?;
-    Ok(tally)
+
+    /// Writes the lines that never got an answer and closes the file.
+    fn finish(mut self) -> Result<Tally, CliError> {
+        while let Some(line) = self.waiting.pop_front() {
+            let answer = self.answers.remove(&line.number);
+            self.write(line, answer)?;
+        }
+        self.csv.flush().map_err(|e| CliError::io(&self.path, e))?;
+        Ok(self.tally)
+    }
 }
 
 /// Where the batch id of a results file is kept, so that `--resume` continues the same batch.

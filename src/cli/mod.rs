@@ -11,6 +11,7 @@ mod gen_cmd;
 mod org_cmd;
 mod registry_cmd;
 mod serve_cmd;
+mod staff_file;
 
 use clap::{Parser, Subcommand};
 
@@ -154,4 +155,18 @@ pub fn purpose_and_scope(
     let parsed_scope = Scope::parse(scope)
         .ok_or_else(|| CliError::usage(format!("--scope {scope}: one of {}", Scope::slugs())))?;
     Ok((parsed_purpose, parsed_scope))
+}
+
+/// A progress bar with rows/s and ETA on a terminal; indicatif draws nothing when standard
+/// error is not one.
+pub fn progress_bar(rows: u64, doing: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(rows);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{spinner}} {doing} [{{bar:30}}] {{pos}}/{{len}} rows {{per_sec}} ({{eta}} left)"
+        ))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar
 }

@@ -3,6 +3,7 @@
 
 mod audit_sql;
 mod batches;
+mod checkpoint;
 mod orgs;
 mod records;
 mod schema;
@@ -58,6 +59,7 @@ pub struct Store {
     path: PathBuf,
     /// Shared with async callers; `close` takes it out so that no new write starts.
     writer: tokio::sync::RwLock<Option<Arc<writer::Writer>>>,
+    checkpointer: Mutex<checkpoint::Checkpointer>,
     readers: Arc<Readers>,
 }
 
@@ -88,6 +90,7 @@ impl Store {
         Ok(Self {
             path: path.to_path_buf(),
             writer: tokio::sync::RwLock::new(Some(writer)),
+            checkpointer: Mutex::new(checkpoint::Checkpointer::start(path)?),
             readers: Arc::new(Readers {
                 path: path.to_path_buf(),
                 idle: Mutex::new(Vec::new()),
@@ -142,10 +145,18 @@ impl Store {
                 }
             }
         };
-        if tokio::task::spawn_blocking(move || writer.close())
-            .await
-            .is_err()
-        {
+        let checkpointer = self
+            .checkpointer
+            .lock()
+            .ok()
+            .map(|mut c| std::mem::replace(&mut *c, checkpoint::Checkpointer::stopped()));
+        let stopped = tokio::task::spawn_blocking(move || {
+            writer.close();
+            if let Some(mut checkpointer) = checkpointer {
+                checkpointer.close();
+            }
+        });
+        if stopped.await.is_err() {
             tracing::error!("the database writer did not stop cleanly");
         }
     }
@@ -403,10 +414,17 @@ fn restrict_permissions(path: &Path) -> Result<(), StoreError> {
 
 /// WAL lets readers run beside the one writer. `synchronous = FULL` fsyncs the WAL at every
 /// commit, so an acknowledged audit entry survives a power cut, not only a process crash; group
-/// commit is what keeps that affordable.
+/// commit is what keeps that affordable. Checkpoints run on their own thread (see
+/// `checkpoint`), so the writer's automatic one is off; `journal_size_limit` gives the space of
+/// a big burst back once the WAL restarts. A 64 MiB page cache keeps the indexes' inner pages in
+/// memory, and the per-job savepoint journals stay in memory too instead of a temporary file.
 fn configure_writer(conn: &Connection) -> Result<(), StoreError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+    conn.pragma_update(None, "cache_size", -64 * 1024)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(())

@@ -11,6 +11,9 @@ const PROTOS: &[&str] = &[
     "safehire/v1/registry.proto",
     "safehire/v1/organisation.proto",
     "safehire/v1/audit.proto",
+    "safehire/v1/roster.proto",
+    "safehire/v1/alert.proto",
+    "safehire/v1/review.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

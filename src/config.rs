@@ -33,6 +33,24 @@ pub struct Config {
     pub log_format: LogFormat,
     pub tls: TlsFiles,
     pub limits: Limits,
+    pub rules: Rules,
+}
+
+/// The intervals the law and supervision practice set.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Rules {
+    /// Days after which a roster member's last check no longer counts as this year's re-check
+    /// (Minors Protection Law art. 62: at least once a year).
+    pub recheck_interval_days: u32,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Self {
+            recheck_interval_days: 365,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -85,6 +103,7 @@ impl Default for Config {
             log_format: LogFormat::Human,
             tls: TlsFiles::default(),
             limits: Limits::default(),
+            rules: Rules::default(),
         }
     }
 }

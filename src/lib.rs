@@ -15,6 +15,7 @@ pub mod identity;
 pub mod keys;
 pub mod org;
 pub mod registry;
+pub mod roster;
 pub mod server;
 pub mod store;
 pub mod synth;

@@ -11,7 +11,9 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::api::{AppState, AuditApi, CheckApi, OrgApi, OrgDirectory, RegistryApi};
+use crate::api::{
+    AlertApi, AppState, AuditApi, CheckApi, OrgApi, OrgDirectory, RegistryApi, ReviewApi, RosterApi,
+};
 use crate::audit::NewEntry;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -137,7 +139,9 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         clock,
         orgs,
         limits: config.limits.clone(),
+        rules: config.rules.clone(),
         batch_slots: Default::default(),
+        alert_bus: tokio::sync::watch::channel(0).0,
     });
     let (stop, stopped) = oneshot::channel::<()>();
     let connections = accept_loop(
@@ -168,10 +172,13 @@ fn build_router(
     state: &Arc<AppState>,
     max_message: usize,
 ) -> Result<tonic::transport::server::Router, ServerError> {
+    use proto::alert_service_server::AlertServiceServer;
     use proto::audit_service_server::AuditServiceServer;
     use proto::check_service_server::CheckServiceServer;
     use proto::organisation_service_server::OrganisationServiceServer;
     use proto::registry_service_server::RegistryServiceServer;
+    use proto::review_service_server::ReviewServiceServer;
+    use proto::roster_service_server::RosterServiceServer;
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
     let reflection = tonic_reflection::server::Builder::configure()
@@ -186,6 +193,12 @@ fn build_router(
         .max_decoding_message_size(max_message);
     let audit = AuditServiceServer::new(AuditApi::new(Arc::clone(state)))
         .max_decoding_message_size(max_message);
+    let rosters = RosterServiceServer::new(RosterApi::new(Arc::clone(state)))
+        .max_decoding_message_size(max_message);
+    let alerts = AlertServiceServer::new(AlertApi::new(Arc::clone(state)))
+        .max_decoding_message_size(max_message);
+    let reviews = ReviewServiceServer::new(ReviewApi::new(Arc::clone(state)))
+        .max_decoding_message_size(max_message);
     tokio::spawn(async move {
         health_reporter
             .set_serving::<CheckServiceServer<CheckApi>>()
@@ -199,6 +212,15 @@ fn build_router(
         health_reporter
             .set_serving::<AuditServiceServer<AuditApi>>()
             .await;
+        health_reporter
+            .set_serving::<RosterServiceServer<RosterApi>>()
+            .await;
+        health_reporter
+            .set_serving::<AlertServiceServer<AlertApi>>()
+            .await;
+        health_reporter
+            .set_serving::<ReviewServiceServer<ReviewApi>>()
+            .await;
     });
     Ok(tonic::transport::Server::builder()
         .add_service(health)
@@ -206,7 +228,10 @@ fn build_router(
         .add_service(check)
         .add_service(registry)
         .add_service(orgs)
-        .add_service(audit))
+        .add_service(audit)
+        .add_service(rosters)
+        .add_service(alerts)
+        .add_service(reviews))
 }
 
 /// Accepts TCP connections and completes TLS handshakes off the accept path; a failed handshake

@@ -320,8 +320,7 @@ fn bad_rows_get_their_own_error_in_file_order_and_the_batch_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let (_serve, server) = serve(dir.path());
     let d = dir.path();
-    let mut generator =
-        safehire::synth::Generator::new(41, time::macros::date!(2026 - 11 - 24));
+    let mut generator = safehire::synth::Generator::new(41, time::macros::date!(2026 - 11 - 24));
     let mut text = String::from("doc_type,doc_number,name,staff_ref\n");
     for i in 0..6 {
         let (number, name) = (generator.resident_id(), generator.name());
@@ -343,7 +342,14 @@ fn bad_rows_get_their_own_error_in_file_order_and_the_batch_goes_on() {
     let batch = run(
         d,
         &server,
-        &["batch", "staff.csv", "--purpose", "periodic", "--out", "r.csv"],
+        &[
+            "batch",
+            "staff.csv",
+            "--purpose",
+            "periodic",
+            "--out",
+            "r.csv",
+        ],
     );
     assert_eq!(
         batch.status.code(),
@@ -359,7 +365,10 @@ fn bad_rows_get_their_own_error_in_file_order_and_the_batch_goes_on() {
     for (i, row) in rows.iter().enumerate() {
         let (outcome, error) = (&row[4], &row[7]);
         match i {
-            1 => assert!(error.starts_with("doc_type: unknown document type"), "{error}"),
+            1 => assert!(
+                error.starts_with("doc_type: unknown document type"),
+                "{error}"
+            ),
             3 => assert!(error.starts_with("subject.doc_number"), "{error}"),
             4 => assert!(error.starts_with("subject.name"), "{error}"),
             _ => assert_eq!((outcome, error), ("NO_RECORD", ""), "row {i}"),

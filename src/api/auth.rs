@@ -40,6 +40,54 @@ impl Rpc {
         name: "RegistryService.Seal",
         roles: &[Role::Registrar],
     };
+    pub const REGISTRY_REINSTATE: Rpc = Rpc {
+        name: "RegistryService.Reinstate",
+        roles: &[Role::Registrar],
+    };
+    pub const ROSTER_REPLACE: Rpc = Rpc {
+        name: "RosterService.ReplaceRoster",
+        roles: &[Role::Employer, Role::Bureau],
+    };
+    pub const ROSTER_HIRES: Rpc = Rpc {
+        name: "RosterService.RecordHires",
+        roles: &[Role::Employer, Role::Bureau],
+    };
+    pub const ROSTER_DEPARTURES: Rpc = Rpc {
+        name: "RosterService.RecordDepartures",
+        roles: &[Role::Employer, Role::Bureau],
+    };
+    pub const ROSTER_RECHECK: Rpc = Rpc {
+        name: "RosterService.RunRecheck",
+        roles: &[Role::Employer, Role::Bureau],
+    };
+    pub const ROSTER_GET: Rpc = Rpc {
+        name: "RosterService.GetRoster",
+        roles: &[Role::Employer, Role::Bureau],
+    };
+    pub const ALERT_WATCH: Rpc = Rpc {
+        name: "AlertService.WatchAlerts",
+        roles: &[Role::Employer, Role::Bureau],
+    };
+    pub const ALERT_LIST: Rpc = Rpc {
+        name: "AlertService.ListAlerts",
+        roles: &[Role::Employer, Role::Bureau],
+    };
+    pub const ALERT_ACKNOWLEDGE: Rpc = Rpc {
+        name: "AlertService.AcknowledgeAlert",
+        roles: &[Role::Employer, Role::Bureau],
+    };
+    pub const REVIEW_LIST: Rpc = Rpc {
+        name: "ReviewService.ListReviews",
+        roles: &[Role::Registrar, Role::Employer, Role::Bureau],
+    };
+    pub const REVIEW_RESOLVE: Rpc = Rpc {
+        name: "ReviewService.ResolveReview",
+        roles: &[Role::Registrar],
+    };
+    pub const REVIEW_DISPUTE: Rpc = Rpc {
+        name: "ReviewService.DisputeCheck",
+        roles: &[Role::Employer, Role::Bureau],
+    };
     pub const ORG_ENROLL: Rpc = Rpc {
         name: "OrganisationService.Enroll",
         roles: &[Role::Operator],
@@ -72,6 +120,18 @@ impl Rpc {
         &Rpc::REGISTRY_IMPORT,
         &Rpc::REGISTRY_REVOKE,
         &Rpc::REGISTRY_SEAL,
+        &Rpc::REGISTRY_REINSTATE,
+        &Rpc::ROSTER_REPLACE,
+        &Rpc::ROSTER_HIRES,
+        &Rpc::ROSTER_DEPARTURES,
+        &Rpc::ROSTER_RECHECK,
+        &Rpc::ROSTER_GET,
+        &Rpc::ALERT_WATCH,
+        &Rpc::ALERT_LIST,
+        &Rpc::ALERT_ACKNOWLEDGE,
+        &Rpc::REVIEW_LIST,
+        &Rpc::REVIEW_RESOLVE,
+        &Rpc::REVIEW_DISPUTE,
         &Rpc::ORG_ENROLL,
         &Rpc::ORG_SUSPEND,
         &Rpc::ORG_REINSTATE,

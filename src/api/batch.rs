@@ -416,6 +416,7 @@ fn replayed(row: u64, recorded: Recorded) -> proto::BatchResult {
             registry_version,
             scope: Scope::parse(&scope).map(Scope::code).unwrap_or_default(),
             employer,
+            review_id: 0,
         }),
         Recorded::Refused { field, reason } => {
             proto::batch_result::Result::Error(proto::RowError { row, field, reason })
@@ -616,6 +617,7 @@ async fn commit(
                         .map(Scope::code)
                         .unwrap_or_default(),
                     employer: entry.employer.clone(),
+                    review_id: 0,
                 })),
             },
             RowAnswer::Refused { field, reason } => {
@@ -624,7 +626,14 @@ async fn commit(
         })
         .collect();
     if !answers.is_empty() {
-        state.store.record_batch_rows(batch_id, answers).await?;
+        let reviews = state.store.record_batch_rows(batch_id, answers).await?;
+        for (result, review) in results.iter_mut().zip(reviews) {
+            if let (Some(review), Some(proto::batch_result::Result::Check(check))) =
+                (review, result.result.as_mut())
+            {
+                check.review_id = review;
+            }
+        }
     }
     results.append(&mut replies);
     results.sort_by_key(|r| r.row);

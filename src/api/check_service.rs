@@ -53,7 +53,12 @@ impl CheckApi {
         } else {
             format!("consent_ref={}", req.consent_ref.trim())
         };
-        let recorded = state.store.append_audit(entry.clone()).await?;
+        let (recorded, review) = state
+            .store
+            .record_checks(vec![entry.clone()])
+            .await?
+            .pop()
+            .ok_or(ApiError::Store(crate::store::StoreError::NotWritten))?;
         Ok(proto::CheckResponse {
             outcome: convert::outcome_to_proto(outcome) as i32,
             check_id,
@@ -61,12 +66,13 @@ impl CheckApi {
             registry_version,
             scope: scope.code(),
             employer: entry.employer.clone(),
+            review_id: review.unwrap_or_default(),
         })
     }
 }
 
-/// The employer a check counts for: an employer checks for itself; a bureau names a unit it
-/// supervises.
+/// The employer a call counts for (a check, a roster, a re-check): an employer acts for
+/// itself; a bureau names a unit it supervises.
 pub(super) fn employer_for(
     state: &AppState,
     caller: &Caller,
@@ -78,11 +84,11 @@ pub(super) fn employer_for(
             Ok(caller.org.uscc.clone())
         }
         Role::Employer => Err(ApiError::PermissionDenied(
-            "an employer checks only for itself; leave on_behalf_of empty".into(),
+            "an employer acts only for itself; leave on_behalf_of empty".into(),
         )),
         Role::Bureau if on_behalf_of.is_empty() => Err(ApiError::invalid(
             "on_behalf_of",
-            "a bureau must name the employer it checks for",
+            "a bureau must name the employer it acts for",
         )),
         Role::Bureau => {
             let employer = state
@@ -102,7 +108,7 @@ pub(super) fn employer_for(
             Ok(employer.uscc)
         }
         _ => Err(ApiError::PermissionDenied(
-            "only employers and bureaus check".into(),
+            "only employers and bureaus act for employers".into(),
         )),
     }
 }

@@ -160,3 +160,72 @@ mod tests {
         }
     }
 }
+
+/// Longest free-text note (a reason, an acknowledgement, a resolution).
+pub const MAX_NOTE_CHARS: usize = 200;
+
+/// Free text that goes into the audit log: short, printable, and with no run of digits long
+/// enough to be an identity number.
+pub fn note(field: &str, text: &str) -> Result<String, ApiError> {
+    let text = text.trim();
+    if text.chars().count() > MAX_NOTE_CHARS || text.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            field,
+            format!("at most {MAX_NOTE_CHARS} printable characters"),
+        ));
+    }
+    if longest_digit_run(text) >= 15 {
+        return Err(ApiError::invalid(
+            field,
+            "must not contain identity numbers; give a reference instead",
+        ));
+    }
+    Ok(text.to_string())
+}
+
+/// An employer's staff reference: how results and alerts name a person, so it must not be
+/// the person's identity number or name in disguise — 1 to 64 printable characters and no
+/// identity-length run of digits.
+pub fn staff_ref(text: &str) -> Result<String, ApiError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(ApiError::invalid("staff_ref", "is required"));
+    }
+    if text.chars().count() > 64 || text.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(ApiError::invalid(
+            "staff_ref",
+            "1 to 64 printable characters without spaces",
+        ));
+    }
+    if longest_digit_run(text) >= 15 {
+        return Err(ApiError::invalid(
+            "staff_ref",
+            "looks like an identity number; use the employer's own staff number",
+        ));
+    }
+    Ok(text.to_string())
+}
+
+/// Page size of a list call: `requested` (0 means `default`), at most `max`.
+pub fn page_size(requested: u32, default: usize, max: usize) -> usize {
+    match requested {
+        0 => default,
+        n => usize::try_from(n).unwrap_or(max).min(max),
+    }
+}
+
+/// The longest run of identity-number characters, ignoring the spaces and dashes people put
+/// between groups of digits.
+fn longest_digit_run(text: &str) -> usize {
+    let mut longest = 0;
+    let mut run = 0;
+    for c in text.chars().filter(|c| !c.is_whitespace() && *c != '-') {
+        if c.is_ascii_digit() || c == 'X' || c == 'x' {
+            run += 1;
+            longest = longest.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    longest
+}

@@ -2,6 +2,7 @@
 //! who is calling, and enforces which roles may call what; every call, refused or not, is
 //! audited before it is answered.
 
+mod alert_service;
 mod audit_service;
 mod auth;
 mod batch;
@@ -10,9 +11,12 @@ mod convert;
 mod error;
 mod org_service;
 mod registry_service;
+mod review_service;
+mod roster_service;
 
 use std::sync::Arc;
 
+pub use alert_service::AlertApi;
 pub use audit_service::{AuditApi, head_to_proto as head_proto};
 pub use auth::{OrgDirectory, Rpc};
 pub use batch::BatchSlots;
@@ -20,9 +24,11 @@ pub use check_service::CheckApi;
 pub use error::ApiError;
 pub use org_service::OrgApi;
 pub use registry_service::RegistryApi;
+pub use review_service::ReviewApi;
+pub use roster_service::RosterApi;
 
 use crate::clock::Clock;
-use crate::config::Limits;
+use crate::config::{Limits, Rules};
 use crate::keys::Keys;
 use crate::store::Store;
 
@@ -33,7 +39,10 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub orgs: OrgDirectory,
     pub limits: Limits,
+    pub rules: Rules,
     pub batch_slots: batch::BatchSlots,
+    /// Bumped after alerts are committed; `WatchAlerts` streams wake on it and read the store.
+    pub alert_bus: tokio::sync::watch::Sender<u64>,
 }
 
 impl AppState {
@@ -43,5 +52,17 @@ impl AppState {
 
     pub fn now_micros(&self) -> i64 {
         crate::clock::to_micros(self.clock.now())
+    }
+
+    /// Today as roster dates are written (YYYY-MM-DD).
+    pub fn today_text(&self) -> String {
+        crate::roster::date_text(self.now().date())
+    }
+
+    /// Wakes the alert watchers after `raised` alerts were committed.
+    pub fn alerts_raised(&self, raised: u64) {
+        if raised > 0 {
+            self.alert_bus.send_modify(|count| *count += raised);
+        }
     }
 }

@@ -1,4 +1,4 @@
-//! RegistryService: registrars load, revoke and seal records. Identities are hashed as they
+//! RegistryService: registrars load, revoke, seal and reinstate records. Identities are hashed as they
 //! arrive; an import is staged and published at once at the end of the stream, so a broken
 //! upload changes nothing.
 
@@ -17,8 +17,6 @@ use crate::store::RecordFlag;
 
 /// Rows handed to the writer at a time while an import streams in.
 const STAGE_BATCH: usize = 2_000;
-/// Longest free-text reason kept with a revocation or sealing.
-const MAX_REASON_CHARS: usize = 200;
 
 pub struct RegistryApi {
     state: Arc<AppState>,
@@ -151,12 +149,14 @@ impl RegistryApi {
         summary.updated = counts.updated;
         summary.unchanged = counts.unchanged;
         summary.registry_version = counts.registry_version;
+        state.alerts_raised(counts.alerts_raised);
         tracing::info!(
             received = summary.received,
             created = summary.created,
             updated = summary.updated,
             rejected = summary.rejected,
             version = summary.registry_version,
+            alerts = counts.alerts_raised,
             "import finished"
         );
         Ok(summary)
@@ -171,19 +171,7 @@ impl RegistryApi {
         let source_ref = req.source_ref.trim().to_string();
         validate_source_ref(&source_ref)
             .map_err(|reason| ApiError::invalid("source_ref", reason))?;
-        let reason = req.reason.trim();
-        if reason.chars().count() > MAX_REASON_CHARS || reason.chars().any(char::is_control) {
-            return Err(ApiError::invalid(
-                "reason",
-                format!("at most {MAX_REASON_CHARS} printable characters"),
-            ));
-        }
-        if reason.chars().filter(char::is_ascii_digit).count() >= 15 {
-            return Err(ApiError::invalid(
-                "reason",
-                "must not contain identity numbers; give the decision's reference instead",
-            ));
-        }
+        let reason = convert::note("reason", &req.reason)?;
         entry.detail = format!("source_ref={source_ref} reason={reason}");
         let changed = self
             .state
@@ -195,12 +183,13 @@ impl RegistryApi {
                 entry.clone(),
             )
             .await?;
-        let (changed, _subject, registry_version) = changed
+        let change = changed
             .ok_or_else(|| ApiError::NotFound(format!("no record with source_ref {source_ref}")))?;
+        self.state.alerts_raised(change.alerts_raised);
         Ok(proto::RecordChange {
             source_ref,
-            changed,
-            registry_version,
+            changed: change.changed,
+            registry_version: change.registry_version,
         })
     }
 }
@@ -240,6 +229,20 @@ impl RegistryService for RegistryApi {
         let (_caller, mut entry) = self.state.authorize(&request, &Rpc::REGISTRY_SEAL).await?;
         let result = self
             .set_flag(&mut entry, request.into_inner(), RecordFlag::Sealed)
+            .await;
+        self.state.finish(entry, result).await
+    }
+
+    async fn reinstate(
+        &self,
+        request: Request<proto::RecordRef>,
+    ) -> Result<Response<proto::RecordChange>, Status> {
+        let (_caller, mut entry) = self
+            .state
+            .authorize(&request, &Rpc::REGISTRY_REINSTATE)
+            .await?;
+        let result = self
+            .set_flag(&mut entry, request.into_inner(), RecordFlag::Reinstated)
             .await;
         self.state.finish(entry, result).await
     }

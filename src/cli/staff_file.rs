@@ -83,9 +83,7 @@ impl StaffFile {
     /// stream with an error.
     pub fn chunks(self, rows_per_chunk: usize) -> mpsc::Receiver<Result<Chunk, CliError>> {
         let (tx, rx) = mpsc::channel(READ_AHEAD);
-        let Self {
-            table, columns, ..
-        } = self;
+        let Self { table, columns, .. } = self;
         tokio::task::spawn_blocking(move || {
             let width = table.header.len();
             let mut rows = table.rows();

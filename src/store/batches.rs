@@ -79,22 +79,25 @@ pub enum RowAnswer {
     Refused { field: String, reason: String },
 }
 
-/// Records a chunk's answers: each check's audit entry and the row's pointer to it, in one
-/// transaction. Returns the sequence numbers of the checks' entries, in order.
+/// Records a chunk's answers: each check's audit entry (and review case) and the row's pointer
+/// to it, in one transaction. Returns, per answer, the review case a check opened.
 pub fn record(
     ctx: &mut WriteCtx<'_>,
     batch: i64,
     answers: Vec<(u64, RowAnswer)>,
-) -> Result<Vec<u64>, StoreError> {
-    let mut sequences = Vec::with_capacity(answers.len());
+) -> Result<Vec<Option<u64>>, StoreError> {
+    let mut reviews = Vec::with_capacity(answers.len());
     for (row, answer) in answers {
         let (seq, field, reason) = match answer {
             RowAnswer::Checked(entry) => {
-                let entry = ctx.audit(*entry)?;
-                sequences.push(entry.seq);
+                let (entry, review) = super::checks::record(ctx, *entry)?;
+                reviews.push(review);
                 (Some(to_i64(entry.seq)), None, None)
             }
-            RowAnswer::Refused { field, reason } => (None, Some(field), Some(reason)),
+            RowAnswer::Refused { field, reason } => {
+                reviews.push(None);
+                (None, Some(field), Some(reason))
+            }
         };
         ctx.conn
             .prepare_cached(
@@ -103,7 +106,7 @@ pub fn record(
             )?
             .execute(params![batch, to_i64(row), seq, field, reason])?;
     }
-    Ok(sequences)
+    Ok(reviews)
 }
 
 /// What was answered for a row, as recorded.

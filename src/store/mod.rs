@@ -1,11 +1,15 @@
 //! Storage: one SQLite file in WAL mode, one writer thread that owns every change (and the end
 //! of the audit chain), and a pool of read connections. No SQL lives outside this module.
 
+mod alerts;
 mod audit_sql;
 mod batches;
 mod checkpoint;
+mod checks;
 mod orgs;
 mod records;
+mod reviews;
+mod rosters;
 mod schema;
 mod writer;
 
@@ -14,8 +18,11 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags};
 
+pub use alerts::{AlertRow, AlertViewer};
 pub use batches::{BatchState, Recorded, RowAnswer};
-pub use records::{ImportCounts, RecordFlag};
+pub use records::{FlagChange, ImportCounts, RecordFlag};
+pub use reviews::{ReviewRow, ReviewViewer};
+pub use rosters::{Member, RosterCounts, RosterFacts, StagedMember};
 pub use writer::WriteCtx;
 
 use crate::audit::{Chain, Entry, Head, NewEntry, Verification};
@@ -23,6 +30,7 @@ use crate::check::Candidate;
 use crate::keys::SubjectKey;
 use crate::org::{Enrolment, OrgStatus, Organisation};
 use crate::registry::HashedRecord;
+use crate::roster::{AlertAction, ReviewReason, ReviewResolution, RosterChange};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -78,11 +86,11 @@ impl Store {
         configure_writer(&conn)?;
         schema::migrate(&mut conn)?;
         bind_key(&conn, key_id)?;
-        let dropped = records::discard_all_staged(&conn)?;
+        let dropped = records::discard_all_staged(&conn)? + rosters::discard_all_staged(&conn)?;
         if dropped > 0 {
             tracing::warn!(
                 rows = dropped,
-                "discarded rows of imports that never finished"
+                "discarded rows of imports and roster uploads that never finished"
             );
         }
         let chain = Chain::new(audit_sql::head(&conn)?);
@@ -192,6 +200,202 @@ impl Store {
             .await
     }
 
+    // ---- checks ----
+
+    /// Records checks durably, each with its audit entry and, for NEEDS_REVIEW, its review
+    /// case. Returns each check's entry and review case, in order.
+    pub async fn record_checks(
+        &self,
+        checks: Vec<NewEntry>,
+    ) -> Result<Vec<(Entry, Option<u64>)>, StoreError> {
+        self.write(move |ctx| {
+            checks
+                .into_iter()
+                .map(|check| checks::record(ctx, check))
+                .collect()
+        })
+        .await
+    }
+
+    // ---- rosters ----
+
+    pub async fn stage_roster(
+        &self,
+        upload: String,
+        rows: Vec<(u64, StagedMember)>,
+    ) -> Result<(), StoreError> {
+        self.write(move |ctx| rosters::stage(ctx.conn, &upload, &rows))
+            .await
+    }
+
+    pub async fn discard_roster_upload(&self, upload: String) -> Result<(), StoreError> {
+        self.write(move |ctx| rosters::discard(ctx.conn, &upload))
+            .await
+    }
+
+    /// Applies a staged roster upload at once, audited with the entry `summarise` makes.
+    pub async fn apply_roster(
+        &self,
+        upload: String,
+        employer: String,
+        change: RosterChange,
+        today: String,
+        at_micros: i64,
+        summarise: impl FnOnce(&RosterCounts) -> NewEntry + Send + 'static,
+    ) -> Result<RosterCounts, StoreError> {
+        self.write(move |ctx| {
+            rosters::apply(
+                ctx, &upload, &employer, change, &today, at_micros, summarise,
+            )
+        })
+        .await
+    }
+
+    /// A page of `employer`'s current members, after `after` in subject order.
+    pub async fn roster_members(
+        &self,
+        employer: String,
+        today: String,
+        after: Option<SubjectKey>,
+        limit: usize,
+    ) -> Result<Vec<Member>, StoreError> {
+        self.read(move |conn| rosters::current_members(conn, &employer, &today, after, limit))
+            .await
+    }
+
+    pub async fn roster_facts(
+        &self,
+        employer: String,
+        today: String,
+    ) -> Result<RosterFacts, StoreError> {
+        self.read(move |conn| rosters::facts(conn, &employer, &today))
+            .await
+    }
+
+    /// When each subject was last checked for `employer`, up to `until`, from the audit log.
+    pub async fn last_checks(
+        &self,
+        employer: String,
+        until: i64,
+    ) -> Result<std::collections::HashMap<SubjectKey, i64>, StoreError> {
+        self.read(move |conn| rosters::last_checks(conn, &employer, until))
+            .await
+    }
+
+    /// Marks a re-check complete and audits its end.
+    pub async fn finish_recheck(
+        &self,
+        employer: String,
+        at_micros: i64,
+        audit: NewEntry,
+    ) -> Result<(), StoreError> {
+        self.write(move |ctx| {
+            rosters::set_recheck_done(ctx.conn, &employer, at_micros)?;
+            ctx.audit(audit)?;
+            Ok(())
+        })
+        .await
+    }
+
+    // ---- alerts ----
+
+    pub async fn alerts(
+        &self,
+        viewer: AlertViewer,
+        after: u64,
+        unacknowledged_only: bool,
+        limit: usize,
+    ) -> Result<Vec<AlertRow>, StoreError> {
+        self.read(move |conn| alerts::list(conn, &viewer, after, unacknowledged_only, limit))
+            .await
+    }
+
+    /// The alert and its employer, for authorisation before an acknowledgement.
+    pub async fn alert(&self, id: u64) -> Result<Option<AlertRow>, StoreError> {
+        self.read(move |conn| Ok(alerts::get(conn, id)?.map(|(alert, _)| alert)))
+            .await
+    }
+
+    pub async fn acknowledge_alert(
+        &self,
+        id: u64,
+        action: AlertAction,
+        by: String,
+        at_micros: i64,
+        audit: NewEntry,
+    ) -> Result<Option<AlertRow>, StoreError> {
+        self.write(move |ctx| alerts::acknowledge(ctx, id, action, &by, at_micros, audit))
+            .await
+    }
+
+    pub async fn latest_alert_id(&self) -> Result<u64, StoreError> {
+        self.read(alerts::latest_id).await
+    }
+
+    // ---- reviews ----
+
+    pub async fn reviews(
+        &self,
+        viewer: ReviewViewer,
+        open_only: bool,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<ReviewRow>, StoreError> {
+        self.read(move |conn| reviews::list(conn, &viewer, open_only, after, limit))
+            .await
+    }
+
+    pub async fn review(&self, id: u64) -> Result<Option<ReviewRow>, StoreError> {
+        self.read(move |conn| Ok(reviews::get(conn, id)?.map(|(review, _)| review)))
+            .await
+    }
+
+    pub async fn resolve_review(
+        &self,
+        id: u64,
+        resolution: ReviewResolution,
+        by: String,
+        note: String,
+        at_micros: i64,
+        audit: NewEntry,
+    ) -> Result<Option<(ReviewRow, bool)>, StoreError> {
+        self.write(move |ctx| reviews::resolve(ctx, id, resolution, &by, &note, at_micros, audit))
+            .await
+    }
+
+    /// Opens a DISPUTED case for a check counted for `employer`, when the check exists and
+    /// found a record. `Ok(Err(outcome))` names what the check answered instead; `Ok(Ok(None))`
+    /// means there is no such check.
+    pub async fn dispute_check(
+        &self,
+        employer: String,
+        check_id: String,
+        at_micros: i64,
+        audit: NewEntry,
+    ) -> Result<Result<Option<ReviewRow>, String>, StoreError> {
+        self.write(move |ctx| {
+            let Some((subject, outcome)) = reviews::find_check(ctx.conn, &employer, &check_id)?
+            else {
+                return Ok(Ok(None));
+            };
+            if outcome != crate::check::Outcome::RecordFound.label() {
+                return Ok(Err(outcome));
+            }
+            let id = reviews::open(
+                ctx,
+                &employer,
+                subject,
+                ReviewReason::Disputed,
+                &check_id,
+                None,
+                at_micros,
+                &audit,
+            )?;
+            Ok(Ok(reviews::get(ctx.conn, id)?.map(|(review, _)| review)))
+        })
+        .await
+    }
+
     // ---- batches ----
 
     #[allow(clippy::too_many_arguments)]
@@ -225,12 +429,13 @@ impl Store {
         .await
     }
 
-    /// Records a chunk of answered rows durably; returns the checks' audit sequence numbers.
+    /// Records a chunk of answered rows durably; returns, per answer, the review case a check
+    /// opened.
     pub async fn record_batch_rows(
         &self,
         batch: i64,
         answers: Vec<(u64, RowAnswer)>,
-    ) -> Result<Vec<u64>, StoreError> {
+    ) -> Result<Vec<Option<u64>>, StoreError> {
         self.write(move |ctx| batches::record(ctx, batch, answers))
             .await
     }
@@ -279,7 +484,7 @@ impl Store {
         flag: RecordFlag,
         at_micros: i64,
         audit: NewEntry,
-    ) -> Result<Option<(bool, SubjectKey, u64)>, StoreError> {
+    ) -> Result<Option<FlagChange>, StoreError> {
         self.write(move |ctx| records::set_flag(ctx, &source_ref, flag, at_micros, audit))
             .await
     }

@@ -106,6 +106,8 @@ pub struct ImportCounts {
     pub updated: u64,
     pub unchanged: u64,
     pub registry_version: u64,
+    /// Alerts raised because a record now applies to someone on a current roster.
+    pub alerts_raised: u64,
 }
 
 /// Makes a staged import visible at once: each record is created or updated by its source
@@ -131,6 +133,7 @@ pub fn finish_import(
          FROM import_staging WHERE import_id = ?1 ORDER BY row",
     )?;
     let mut rows = stmt.query([import_id])?;
+    let mut applies_anew = Vec::new();
     while let Some(row) = rows.next()? {
         let source_ref: String = row.get(0)?;
         let record = HashedRowBytes {
@@ -140,8 +143,12 @@ pub fn finish_import(
             kind: row.get(4)?,
             decided_on: row.get(5)?,
             sealed: row.get(6)?,
+            revoked: false,
         };
-        let effect = upsert(conn, &source_ref, &record, version, at_micros)?;
+        let (effect, newly_applies) = upsert(conn, &source_ref, &record, version, at_micros)?;
+        if newly_applies {
+            applies_anew.push(SubjectKey(record.subject));
+        }
         match effect {
             ImportEffect::Created => counts.created += 1,
             ImportEffect::Updated => counts.updated += 1,
@@ -166,6 +173,12 @@ pub fn finish_import(
     drop(rows);
     drop(stmt);
     discard(ctx.conn, import_id)?;
+    let today = crate::roster::date_text(crate::clock::from_micros(at_micros).date());
+    for subject in applies_anew {
+        let raised =
+            super::alerts::raise_for_subject(ctx, subject, version, &today, at_micros, audit)?;
+        counts.alerts_raised += raised.len() as u64;
+    }
     ctx.audit(summarise(&counts))?;
     Ok(counts)
 }
@@ -177,18 +190,23 @@ struct HashedRowBytes {
     kind: i32,
     decided_on: String,
     sealed: bool,
+    /// Read from the table; an import never sets it.
+    revoked: bool,
 }
 
+/// Creates or updates a record; also says whether it now applies to its subject where it did
+/// not before (new, unsealed, or moved to another subject), which raises alerts.
 fn upsert(
     conn: &Connection,
     source_ref: &str,
     r: &HashedRowBytes,
     version: u64,
     at_micros: i64,
-) -> Result<ImportEffect, StoreError> {
+) -> Result<(ImportEffect, bool), StoreError> {
     let existing = conn
         .prepare_cached(
-            "SELECT subject, name_tag, category, kind, decided_on, sealed FROM records WHERE source_ref = ?1",
+            "SELECT subject, name_tag, category, kind, decided_on, sealed, revoked
+             FROM records WHERE source_ref = ?1",
         )?
         .query_row([source_ref], |row| {
             Ok(HashedRowBytes {
@@ -198,11 +216,12 @@ fn upsert(
                 kind: row.get(3)?,
                 decided_on: row.get(4)?,
                 sealed: row.get(5)?,
+                revoked: row.get(6)?,
             })
         })
         .optional()?;
-    let effect = match existing {
-        None => ImportEffect::Created,
+    let (effect, newly_applies) = match existing {
+        None => (ImportEffect::Created, !r.sealed),
         Some(old)
             if old.subject == r.subject
                 && old.name_tag == r.name_tag
@@ -211,9 +230,12 @@ fn upsert(
                 && old.decided_on == r.decided_on
                 && old.sealed == r.sealed =>
         {
-            return Ok(ImportEffect::Unchanged);
+            return Ok((ImportEffect::Unchanged, false));
         }
-        Some(_) => ImportEffect::Updated,
+        Some(old) => (
+            ImportEffect::Updated,
+            !r.sealed && !old.revoked && (old.sealed || old.subject != r.subject),
+        ),
     };
     conn.prepare_cached(
         "INSERT INTO records (source_ref, subject, name_tag, category, kind, decided_on, sealed,
@@ -236,7 +258,7 @@ fn upsert(
         to_i64(version),
         at_micros,
     ])?;
-    Ok(effect)
+    Ok((effect, newly_applies))
 }
 
 /// A flag a registrar sets on a record by its source reference.
@@ -244,6 +266,27 @@ fn upsert(
 pub enum RecordFlag {
     Revoked,
     Sealed,
+    /// Lifts a revocation.
+    Reinstated,
+}
+
+impl RecordFlag {
+    /// The column the flag sets and the value it sets it to.
+    fn target(self) -> (&'static str, bool) {
+        match self {
+            RecordFlag::Revoked => ("revoked", true),
+            RecordFlag::Sealed => ("sealed", true),
+            RecordFlag::Reinstated => ("revoked", false),
+        }
+    }
+}
+
+/// What setting a flag did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlagChange {
+    pub changed: bool,
+    pub registry_version: u64,
+    pub alerts_raised: u64,
 }
 
 /// Sets `flag` on the record; `None` when there is no such record. The registry version moves
@@ -254,40 +297,53 @@ pub fn set_flag(
     flag: RecordFlag,
     at_micros: i64,
     audit: NewEntry,
-) -> Result<Option<(bool, SubjectKey, u64)>, StoreError> {
-    let column = match flag {
-        RecordFlag::Revoked => "revoked",
-        RecordFlag::Sealed => "sealed",
-    };
+) -> Result<Option<FlagChange>, StoreError> {
+    let (column, value) = flag.target();
     let current = ctx
         .conn
         .prepare_cached(&format!(
-            "SELECT {column}, subject FROM records WHERE source_ref = ?1"
+            "SELECT {column}, subject, sealed FROM records WHERE source_ref = ?1"
         ))?
         .query_row([source_ref], |row| {
-            Ok((row.get::<_, bool>(0)?, blob32(row, 1)?))
+            Ok((
+                row.get::<_, bool>(0)?,
+                blob32(row, 1)?,
+                row.get::<_, bool>(2)?,
+            ))
         })
         .optional()?;
-    let Some((already, subject)) = current else {
+    let Some((was, subject, sealed)) = current else {
         return Ok(None);
     };
     let subject = SubjectKey(subject);
-    let version = if already {
-        registry_version(ctx.conn)?
-    } else {
+    let changed = was != value;
+    let version = if changed {
         let version = bump_version(ctx.conn)?;
         ctx.conn
             .prepare_cached(&format!(
-                "UPDATE records SET {column} = 1, version = ?2, updated_at = ?3 WHERE source_ref = ?1"
+                "UPDATE records SET {column} = ?4, version = ?2, updated_at = ?3 WHERE source_ref = ?1"
             ))?
-            .execute(params![source_ref, to_i64(version), at_micros])?;
+            .execute(params![source_ref, to_i64(version), at_micros, value])?;
         version
+    } else {
+        registry_version(ctx.conn)?
     };
     ctx.audit(NewEntry {
         subject: Some(subject),
-        outcome: if already { "UNCHANGED" } else { "CHANGED" }.into(),
+        outcome: if changed { "CHANGED" } else { "UNCHANGED" }.into(),
         registry_version: version,
-        ..audit
+        ..audit.clone()
     })?;
-    Ok(Some((!already, subject, version)))
+    let alerts_raised = if changed && flag == RecordFlag::Reinstated && !sealed {
+        let today = crate::roster::date_text(crate::clock::from_micros(at_micros).date());
+        super::alerts::raise_for_subject(ctx, subject, version, &today, at_micros, &audit)?.len()
+            as u64
+    } else {
+        0
+    };
+    Ok(Some(FlagChange {
+        changed,
+        registry_version: version,
+        alerts_raised,
+    }))
 }

@@ -112,6 +112,76 @@ const MIGRATIONS: &[&str] = &[
     "
     DROP INDEX audit_log_subject;
     ",
+    // 4: rosters, alerts and review cases.
+    "
+    -- An employer that declared its staff at least once (never declaring is a finding).
+    CREATE TABLE rosters (
+        employer        TEXT PRIMARY KEY,
+        declared_at     INTEGER NOT NULL,
+        replaced_at     INTEGER,
+        last_recheck_at INTEGER
+    ) STRICT;
+
+    -- One row per person an employer ever declared; departure_date is NULL while on staff, and
+    -- departed members stay as the roster's history. Dates are YYYY-MM-DD.
+    CREATE TABLE roster_members (
+        employer       TEXT NOT NULL,
+        subject        BLOB NOT NULL,
+        name_tag       BLOB NOT NULL,
+        staff_ref      TEXT NOT NULL,
+        hire_date      TEXT NOT NULL,
+        departure_date TEXT,
+        declared_at    INTEGER NOT NULL,
+        updated_at     INTEGER NOT NULL,
+        PRIMARY KEY (employer, subject)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX roster_members_subject ON roster_members (subject);
+
+    -- Rows of a roster upload still streaming in; applied in one transaction at its end.
+    CREATE TABLE roster_staging (
+        upload         TEXT NOT NULL,
+        row            INTEGER NOT NULL,
+        subject        BLOB NOT NULL,
+        name_tag       BLOB NOT NULL,
+        staff_ref      TEXT NOT NULL,
+        hire_date      TEXT NOT NULL,
+        departure_date TEXT NOT NULL,
+        PRIMARY KEY (upload, row)
+    ) STRICT, WITHOUT ROWID;
+
+    -- An alert names the staff member by the employer's reference; the subject hash only links
+    -- it to the roster and never leaves the server.
+    CREATE TABLE alerts (
+        id               INTEGER PRIMARY KEY,
+        employer         TEXT NOT NULL,
+        bureau           TEXT,
+        subject          BLOB NOT NULL,
+        staff_ref        TEXT NOT NULL,
+        created_at       INTEGER NOT NULL,
+        registry_version INTEGER NOT NULL,
+        action           INTEGER,
+        acknowledged_at  INTEGER,
+        acknowledged_by  TEXT,
+        review_id        INTEGER
+    ) STRICT;
+    CREATE INDEX alerts_employer ON alerts (employer, id);
+    CREATE INDEX alerts_bureau ON alerts (bureau, id) WHERE bureau IS NOT NULL;
+
+    CREATE TABLE reviews (
+        id          INTEGER PRIMARY KEY,
+        employer    TEXT NOT NULL,
+        subject     BLOB NOT NULL,
+        reason      INTEGER NOT NULL,
+        check_id    TEXT NOT NULL,
+        alert_id    INTEGER,
+        opened_at   INTEGER NOT NULL,
+        resolution  INTEGER,
+        resolved_at INTEGER,
+        resolved_by TEXT,
+        note        TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX reviews_employer ON reviews (employer, id);
+    ",
 ];
 
 /// Brings the schema up to date; refuses a database written by a newer safehire.

@@ -1,0 +1,342 @@
+//! SQL for rosters: staging an upload, applying it in one transaction, the current members, and
+//! the last check of each member as the audit log records it.
+
+use std::collections::HashMap;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::StoreError;
+use super::audit_sql::blob32;
+use super::writer::WriteCtx;
+use crate::audit::NewEntry;
+use crate::keys::{NameTag, SubjectKey};
+use crate::roster::RosterChange;
+
+/// One validated, hashed row of a roster upload. Dates are `YYYY-MM-DD`, empty when absent.
+#[derive(Debug, Clone)]
+pub struct StagedMember {
+    pub subject: SubjectKey,
+    pub name_tag: NameTag,
+    pub staff_ref: String,
+    pub hire_date: String,
+    pub departure_date: String,
+}
+
+/// A current member, as a re-check needs it.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub subject: SubjectKey,
+    pub name_tag: NameTag,
+    pub staff_ref: String,
+    pub hire_date: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RosterCounts {
+    pub added: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub departed: u64,
+    /// Rows that could only be judged against the roster: (row, field, reason).
+    pub rejected: Vec<(u64, String, String)>,
+    pub current_members: u64,
+}
+
+/// What `roster show` reports besides the due members.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RosterFacts {
+    pub declared: bool,
+    pub current_members: u64,
+    pub departed_members: u64,
+    pub replaced_at: Option<i64>,
+    pub last_recheck_at: Option<i64>,
+}
+
+pub fn stage(
+    conn: &Connection,
+    upload: &str,
+    rows: &[(u64, StagedMember)],
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO roster_staging (upload, row, subject, name_tag, staff_ref, hire_date,
+                                     departure_date)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for (row, m) in rows {
+        stmt.execute(params![
+            upload,
+            super::audit_sql::to_i64(*row),
+            m.subject.0.as_slice(),
+            m.name_tag.0.as_slice(),
+            m.staff_ref,
+            m.hire_date,
+            m.departure_date,
+        ])?;
+    }
+    Ok(())
+}
+
+pub fn discard(conn: &Connection, upload: &str) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM roster_staging WHERE upload = ?1")?
+        .execute([upload])?;
+    Ok(())
+}
+
+/// Removes what broken uploads left behind (a crash mid-stream).
+pub fn discard_all_staged(conn: &Connection) -> Result<usize, StoreError> {
+    Ok(conn.execute("DELETE FROM roster_staging", [])?)
+}
+
+/// Applies a staged upload to `employer`'s roster at once and audits it with one entry made by
+/// `summarise`. `today` (YYYY-MM-DD) dates the departures a replacement implies.
+pub fn apply(
+    ctx: &mut WriteCtx<'_>,
+    upload: &str,
+    employer: &str,
+    change: RosterChange,
+    today: &str,
+    at_micros: i64,
+    summarise: impl FnOnce(&RosterCounts) -> NewEntry,
+) -> Result<RosterCounts, StoreError> {
+    let conn = ctx.conn;
+    let mut counts = RosterCounts::default();
+    if change != RosterChange::Departures {
+        conn.prepare_cached(
+            "INSERT INTO rosters (employer, declared_at) VALUES (?1, ?2)
+             ON CONFLICT (employer) DO NOTHING",
+        )?
+        .execute(params![employer, at_micros])?;
+    }
+    {
+        let mut staged = conn.prepare_cached(
+            "SELECT row, subject, name_tag, staff_ref, hire_date, departure_date
+             FROM roster_staging WHERE upload = ?1 ORDER BY row",
+        )?;
+        let mut rows = staged.query([upload])?;
+        while let Some(row) = rows.next()? {
+            let number: i64 = row.get(0)?;
+            let member = StagedMember {
+                subject: SubjectKey(blob32(row, 1)?),
+                name_tag: NameTag(blob32(row, 2)?),
+                staff_ref: row.get(3)?,
+                hire_date: row.get(4)?,
+                departure_date: row.get(5)?,
+            };
+            match change {
+                RosterChange::Departures => {
+                    if depart(conn, employer, &member, today, at_micros)? {
+                        counts.departed += 1;
+                    } else {
+                        counts.rejected.push((
+                            super::audit_sql::from_i64(number),
+                            "subject".into(),
+                            "is not a current member of this roster".into(),
+                        ));
+                    }
+                }
+                _ => match upsert(conn, employer, &member, today, at_micros)? {
+                    Effect::Added => counts.added += 1,
+                    Effect::Updated => counts.updated += 1,
+                    Effect::Unchanged => counts.unchanged += 1,
+                },
+            }
+        }
+    }
+    if change == RosterChange::Replace {
+        counts.departed = conn
+            .prepare_cached(
+                "UPDATE roster_members SET departure_date = ?3, updated_at = ?4
+                 WHERE employer = ?1 AND (departure_date IS NULL OR departure_date > ?3)
+                   AND subject NOT IN (SELECT subject FROM roster_staging WHERE upload = ?2)",
+            )?
+            .execute(params![employer, upload, today, at_micros])? as u64;
+        conn.prepare_cached("UPDATE rosters SET replaced_at = ?2 WHERE employer = ?1")?
+            .execute(params![employer, at_micros])?;
+    }
+    discard(conn, upload)?;
+    counts.current_members = current_count(conn, employer, today)?;
+    ctx.audit(summarise(&counts))?;
+    Ok(counts)
+}
+
+enum Effect {
+    Added,
+    Updated,
+    Unchanged,
+}
+
+fn upsert(
+    conn: &Connection,
+    employer: &str,
+    m: &StagedMember,
+    today: &str,
+    at_micros: i64,
+) -> Result<Effect, StoreError> {
+    let existing = conn
+        .prepare_cached(
+            "SELECT name_tag, staff_ref, hire_date, departure_date FROM roster_members
+             WHERE employer = ?1 AND subject = ?2",
+        )?
+        .query_row(params![employer, m.subject.0.as_slice()], |row| {
+            Ok((
+                blob32(row, 0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, Option<String>>(3)?,
+            ))
+        })
+        .optional()?;
+    let effect = match existing {
+        None => Effect::Added,
+        Some((_, _, _, Some(departed))) if departed.as_str() <= today => Effect::Added,
+        Some((name_tag, staff_ref, hire_date, departure))
+            if name_tag == m.name_tag.0
+                && staff_ref == m.staff_ref
+                && hire_date == m.hire_date
+                && departure.is_none() =>
+        {
+            return Ok(Effect::Unchanged);
+        }
+        Some(_) => Effect::Updated,
+    };
+    conn.prepare_cached(
+        "INSERT INTO roster_members (employer, subject, name_tag, staff_ref, hire_date,
+                                     departure_date, declared_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?6)
+         ON CONFLICT (employer, subject) DO UPDATE SET
+             name_tag = excluded.name_tag, staff_ref = excluded.staff_ref,
+             hire_date = excluded.hire_date, departure_date = NULL,
+             updated_at = excluded.updated_at",
+    )?
+    .execute(params![
+        employer,
+        m.subject.0.as_slice(),
+        m.name_tag.0.as_slice(),
+        m.staff_ref,
+        m.hire_date,
+        at_micros,
+    ])?;
+    Ok(effect)
+}
+
+/// Records a current member's departure; false when the subject is not a current member.
+fn depart(
+    conn: &Connection,
+    employer: &str,
+    m: &StagedMember,
+    today: &str,
+    at_micros: i64,
+) -> Result<bool, StoreError> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE roster_members SET departure_date = ?3, updated_at = ?5
+             WHERE employer = ?1 AND subject = ?2
+               AND (departure_date IS NULL OR departure_date > ?4)",
+        )?
+        .execute(params![
+            employer,
+            m.subject.0.as_slice(),
+            m.departure_date,
+            today,
+            at_micros
+        ])?;
+    Ok(changed > 0)
+}
+
+fn current_count(conn: &Connection, employer: &str, today: &str) -> Result<u64, StoreError> {
+    let count: i64 = conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM roster_members
+             WHERE employer = ?1 AND (departure_date IS NULL OR departure_date > ?2)",
+        )?
+        .query_row(params![employer, today], |row| row.get(0))?;
+    Ok(super::audit_sql::from_i64(count))
+}
+
+/// Current members after `after` (by subject hash, the table's order), at most `limit`.
+pub fn current_members(
+    conn: &Connection,
+    employer: &str,
+    today: &str,
+    after: Option<SubjectKey>,
+    limit: usize,
+) -> Result<Vec<Member>, StoreError> {
+    let after = after.map(|s| s.0.to_vec()).unwrap_or_default();
+    let mut stmt = conn.prepare_cached(
+        "SELECT subject, name_tag, staff_ref, hire_date FROM roster_members
+         WHERE employer = ?1 AND subject > ?2
+           AND (departure_date IS NULL OR departure_date > ?3)
+         ORDER BY subject LIMIT ?4",
+    )?;
+    let rows = stmt
+        .query_map(
+            params![
+                employer,
+                after,
+                today,
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
+            |row| {
+                Ok(Member {
+                    subject: SubjectKey(blob32(row, 0)?),
+                    name_tag: NameTag(blob32(row, 1)?),
+                    staff_ref: row.get(2)?,
+                    hire_date: row.get(3)?,
+                })
+            },
+        )?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+pub fn facts(conn: &Connection, employer: &str, today: &str) -> Result<RosterFacts, StoreError> {
+    let roster = conn
+        .prepare_cached("SELECT replaced_at, last_recheck_at FROM rosters WHERE employer = ?1")?
+        .query_row([employer], |row| {
+            Ok((row.get::<_, Option<i64>>(0)?, row.get::<_, Option<i64>>(1)?))
+        })
+        .optional()?;
+    let Some((replaced_at, last_recheck_at)) = roster else {
+        return Ok(RosterFacts::default());
+    };
+    let current_members = current_count(conn, employer, today)?;
+    let all: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM roster_members WHERE employer = ?1")?
+        .query_row([employer], |row| row.get(0))?;
+    Ok(RosterFacts {
+        declared: true,
+        current_members,
+        departed_members: super::audit_sql::from_i64(all).saturating_sub(current_members),
+        replaced_at,
+        last_recheck_at,
+    })
+}
+
+pub fn set_recheck_done(conn: &Connection, employer: &str, at: i64) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE rosters SET last_recheck_at = ?2 WHERE employer = ?1")?
+        .execute(params![employer, at])?;
+    Ok(())
+}
+
+/// The time of the latest check counted for `employer` of each subject, as the audit log has
+/// it (checks are the entries with a check id), up to `until` (micros, inclusive).
+pub fn last_checks(
+    conn: &Connection,
+    employer: &str,
+    until: i64,
+) -> Result<HashMap<SubjectKey, i64>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT subject, at FROM audit_log
+         WHERE employer = ?1 AND at <= ?2 AND check_id != '' AND subject IS NOT NULL",
+    )?;
+    let mut rows = stmt.query(params![employer, until])?;
+    let mut last: HashMap<SubjectKey, i64> = HashMap::new();
+    while let Some(row) = rows.next()? {
+        let subject = SubjectKey(blob32(row, 0)?);
+        let at: i64 = row.get(1)?;
+        last.entry(subject)
+            .and_modify(|seen| *seen = (*seen).max(at))
+            .or_insert(at);
+    }
+    Ok(last)
+}

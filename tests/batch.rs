@@ -179,14 +179,28 @@ async fn ten_thousand_rows_with_a_known_mix() {
         ),
         (10_000, 50, 299, 99)
     );
-    // One audit entry per valid row, plus the batch's opening and closing entries.
+    // One audit entry per valid row, one per review case the NEEDS_REVIEW rows opened, plus
+    // the batch's opening and closing entries.
     let entries = server.audit_rows();
     let per_row = entries[before..]
         .iter()
         .filter(|r| r.action == "CheckService.CheckBatch" && r.has_subject)
         .count();
     assert_eq!(per_row, 9_950);
-    assert_eq!(entries.len() - before, 9_950 + 2);
+    let reviews = entries[before..]
+        .iter()
+        .filter(|r| r.action == "review.open" && r.outcome == "NEEDS_REVIEW")
+        .count();
+    assert_eq!(reviews, 99);
+    assert_eq!(entries.len() - before, 9_950 + 99 + 2);
+    let opened: usize = collected
+        .results
+        .iter()
+        .filter(|r| {
+            matches!(&r.result, Some(proto::batch_result::Result::Check(c)) if c.review_id != 0)
+        })
+        .count();
+    assert_eq!(opened, 99, "each NEEDS_REVIEW row names its review case");
 }
 
 #[tokio::test]

@@ -121,46 +121,6 @@ pub fn organisation(org: &Organisation) -> proto::Organisation {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The domain codes double as proto enum values; this keeps the two in step.
-    #[test]
-    fn domain_codes_match_proto_values() {
-        for p in Purpose::ALL {
-            let proto = proto::Purpose::try_from(p.code()).unwrap();
-            assert_eq!(proto.as_str_name(), format!("PURPOSE_{}", p.label()));
-        }
-        for s in Scope::ALL {
-            let proto = proto::Scope::try_from(s.code()).unwrap();
-            assert_eq!(proto.as_str_name(), format!("SCOPE_{}", s.label()));
-        }
-        for c in Category::ALL {
-            let proto = proto::Category::try_from(c.code()).unwrap();
-            assert_eq!(proto.as_str_name(), format!("CATEGORY_{}", c.label()));
-        }
-        for k in RecordKind::ALL {
-            let proto = proto::RecordKind::try_from(k.code()).unwrap();
-            assert_eq!(proto.as_str_name(), format!("RECORD_KIND_{}", k.label()));
-        }
-        for r in Role::ALL {
-            let proto = proto::Role::try_from(r.code()).unwrap();
-            assert_eq!(proto.as_str_name(), format!("ROLE_{}", r.label()));
-        }
-        for i in Industry::ALL {
-            let proto = proto::Industry::try_from(i.code()).unwrap();
-            assert_eq!(proto.as_str_name(), format!("INDUSTRY_{}", i.label()));
-        }
-        for o in Outcome::ALL {
-            assert_eq!(
-                outcome_to_proto(*o).as_str_name(),
-                format!("OUTCOME_{}", o.label())
-            );
-        }
-    }
-}
-
 /// Longest free-text note (a reason, an acknowledgement, a resolution).
 pub const MAX_NOTE_CHARS: usize = 200;
 
@@ -228,4 +188,71 @@ fn longest_digit_run(text: &str) -> usize {
         }
     }
     longest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::roster::{AlertAction, ReviewReason, ReviewResolution};
+
+    #[test]
+    fn notes_and_staff_refs_refuse_identity_numbers() {
+        assert!(note("note", "suspended from duty").is_ok());
+        assert!(note("note", "id 110105 19491231 002X").is_err());
+        assert!(note("note", &"a".repeat(201)).is_err());
+        assert!(staff_ref("T-2026-0042").is_ok());
+        assert!(staff_ref("").is_err());
+        assert!(staff_ref("11010519491231002X").is_err());
+        assert!(staff_ref("S 42").is_err());
+    }
+
+    /// The domain codes double as proto enum values; this keeps the two in step.
+    #[test]
+    fn domain_codes_match_proto_values() {
+        for p in Purpose::ALL {
+            let proto = proto::Purpose::try_from(p.code()).unwrap();
+            assert_eq!(proto.as_str_name(), format!("PURPOSE_{}", p.label()));
+        }
+        for s in Scope::ALL {
+            let proto = proto::Scope::try_from(s.code()).unwrap();
+            assert_eq!(proto.as_str_name(), format!("SCOPE_{}", s.label()));
+        }
+        for c in Category::ALL {
+            let proto = proto::Category::try_from(c.code()).unwrap();
+            assert_eq!(proto.as_str_name(), format!("CATEGORY_{}", c.label()));
+        }
+        for k in RecordKind::ALL {
+            let proto = proto::RecordKind::try_from(k.code()).unwrap();
+            assert_eq!(proto.as_str_name(), format!("RECORD_KIND_{}", k.label()));
+        }
+        for r in Role::ALL {
+            let proto = proto::Role::try_from(r.code()).unwrap();
+            assert_eq!(proto.as_str_name(), format!("ROLE_{}", r.label()));
+        }
+        for i in Industry::ALL {
+            let proto = proto::Industry::try_from(i.code()).unwrap();
+            assert_eq!(proto.as_str_name(), format!("INDUSTRY_{}", i.label()));
+        }
+        for a in AlertAction::ALL {
+            let proto = proto::AlertAction::try_from(a.code()).unwrap();
+            assert_eq!(proto.as_str_name(), format!("ALERT_ACTION_{}", a.label()));
+        }
+        for r in ReviewReason::ALL {
+            let proto = proto::ReviewReason::try_from(r.code()).unwrap();
+            assert_eq!(proto.as_str_name(), format!("REVIEW_REASON_{}", r.label()));
+        }
+        for r in ReviewResolution::ALL {
+            let proto = proto::ReviewResolution::try_from(r.code()).unwrap();
+            assert_eq!(
+                proto.as_str_name(),
+                format!("REVIEW_RESOLUTION_{}", r.label())
+            );
+        }
+        for o in Outcome::ALL {
+            assert_eq!(
+                outcome_to_proto(*o).as_str_name(),
+                format!("OUTCOME_{}", o.label())
+            );
+        }
+    }
 }

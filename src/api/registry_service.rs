@@ -204,8 +204,16 @@ impl RegistryService for RegistryApi {
             .state
             .authorize(&request, &Rpc::REGISTRY_IMPORT)
             .await?;
-        let result = self.import(&caller, &mut entry, request.into_inner()).await;
-        self.state.finish(entry, result).await
+        // On its own task: when the client goes away the server drops the call, but the import
+        // still sees its stream break, discards what it staged and audits that.
+        let api = RegistryApi::new(Arc::clone(&self.state));
+        let stream = request.into_inner();
+        tokio::spawn(async move {
+            let result = api.import(&caller, &mut entry, stream).await;
+            api.state.finish(entry, result).await
+        })
+        .await
+        .map_err(|_| Status::internal("the import was interrupted"))?
     }
 
     async fn revoke(

@@ -172,6 +172,25 @@ impl RosterApi {
         Ok(summary)
     }
 
+    /// Runs an upload on its own task: when the client goes away, the server drops the call,
+    /// but the upload still sees its stream break, discards what it staged and audits that.
+    async fn upload_to_end(
+        &self,
+        request: Request<Streaming<proto::RosterUpload>>,
+        rpc: &'static Rpc,
+        change: RosterChange,
+    ) -> Result<Response<proto::RosterSummary>, Status> {
+        let (caller, mut entry) = self.state.authorize(&request, rpc).await?;
+        let api = RosterApi::new(Arc::clone(&self.state));
+        let stream = request.into_inner();
+        tokio::spawn(async move {
+            let result = api.upload(&caller, &mut entry, stream, change).await;
+            api.state.finish(entry, result).await
+        })
+        .await
+        .map_err(|_| Status::internal("the roster upload was interrupted"))?
+    }
+
     fn validate(
         &self,
         member: &proto::RosterMember,
@@ -434,51 +453,24 @@ impl RosterService for RosterApi {
         &self,
         request: Request<Streaming<proto::RosterUpload>>,
     ) -> Result<Response<proto::RosterSummary>, Status> {
-        let (caller, mut entry) = self.state.authorize(&request, &Rpc::ROSTER_REPLACE).await?;
-        let result = self
-            .upload(
-                &caller,
-                &mut entry,
-                request.into_inner(),
-                RosterChange::Replace,
-            )
-            .await;
-        self.state.finish(entry, result).await
+        self.upload_to_end(request, &Rpc::ROSTER_REPLACE, RosterChange::Replace)
+            .await
     }
 
     async fn record_hires(
         &self,
         request: Request<Streaming<proto::RosterUpload>>,
     ) -> Result<Response<proto::RosterSummary>, Status> {
-        let (caller, mut entry) = self.state.authorize(&request, &Rpc::ROSTER_HIRES).await?;
-        let result = self
-            .upload(
-                &caller,
-                &mut entry,
-                request.into_inner(),
-                RosterChange::Hires,
-            )
-            .await;
-        self.state.finish(entry, result).await
+        self.upload_to_end(request, &Rpc::ROSTER_HIRES, RosterChange::Hires)
+            .await
     }
 
     async fn record_departures(
         &self,
         request: Request<Streaming<proto::RosterUpload>>,
     ) -> Result<Response<proto::RosterSummary>, Status> {
-        let (caller, mut entry) = self
-            .state
-            .authorize(&request, &Rpc::ROSTER_DEPARTURES)
-            .await?;
-        let result = self
-            .upload(
-                &caller,
-                &mut entry,
-                request.into_inner(),
-                RosterChange::Departures,
-            )
-            .await;
-        self.state.finish(entry, result).await
+        self.upload_to_end(request, &Rpc::ROSTER_DEPARTURES, RosterChange::Departures)
+            .await
     }
 
     async fn run_recheck(

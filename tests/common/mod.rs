@@ -132,9 +132,28 @@ impl TestServer {
             .expect("connects")
     }
 
+    /// A channel presenting the dev certificate of `role` through `proxy`, whose connections
+    /// the test can cut.
+    pub async fn channel_via(&self, proxy: &CuttableProxy, role: Role) -> Channel {
+        let dir = self.certs_dir();
+        let cert = std::fs::read(dir.join(format!("{}.pem", role.slug()))).unwrap();
+        let key = std::fs::read(dir.join(format!("{}.key", role.slug()))).unwrap();
+        self.connect(&format!("https://{}", proxy.addr), Some((cert, key)))
+            .await
+            .expect("connects through the proxy")
+    }
+
     /// A channel presenting `identity` (certificate, key PEM), or no certificate at all.
     pub async fn channel_with(
         &self,
+        identity: Option<(Vec<u8>, Vec<u8>)>,
+    ) -> Result<Channel, tonic::transport::Error> {
+        self.connect(&self.url(), identity).await
+    }
+
+    async fn connect(
+        &self,
+        url: &str,
         identity: Option<(Vec<u8>, Vec<u8>)>,
     ) -> Result<Channel, tonic::transport::Error> {
         safehire::tls::install_crypto_provider();
@@ -145,7 +164,7 @@ impl TestServer {
         if let Some((cert, key)) = identity {
             tls = tls.identity(Identity::from_pem(cert, key));
         }
-        Endpoint::from_shared(self.url())
+        Endpoint::from_shared(url.to_string())
             .unwrap()
             .tls_config(tls)
             .unwrap()
@@ -178,6 +197,27 @@ impl TestServer {
         role: Role,
     ) -> proto::audit_service_client::AuditServiceClient<Channel> {
         proto::audit_service_client::AuditServiceClient::new(self.channel(role).await)
+    }
+
+    pub async fn rosters(
+        &self,
+        role: Role,
+    ) -> proto::roster_service_client::RosterServiceClient<Channel> {
+        proto::roster_service_client::RosterServiceClient::new(self.channel(role).await)
+    }
+
+    pub async fn alerts(
+        &self,
+        role: Role,
+    ) -> proto::alert_service_client::AlertServiceClient<Channel> {
+        proto::alert_service_client::AlertServiceClient::new(self.channel(role).await)
+    }
+
+    pub async fn reviews(
+        &self,
+        role: Role,
+    ) -> proto::review_service_client::ReviewServiceClient<Channel> {
+        proto::review_service_client::ReviewServiceClient::new(self.channel(role).await)
     }
 
     /// Stops the server cleanly (drains, flushes the audit log).
@@ -300,4 +340,72 @@ pub fn people(seed: u64, n: usize) -> Vec<(String, String)> {
         }
     }
     out
+}
+
+/// A roster member in the wire form, hired on `hire_date`.
+pub fn member(row: u64, doc_number: &str, name: &str, hire_date: &str) -> proto::RosterMember {
+    proto::RosterMember {
+        row,
+        subject: Some(identity(doc_number, name)),
+        staff_ref: format!("S{row:05}"),
+        hire_date: hire_date.to_string(),
+        departure_date: String::new(),
+    }
+}
+
+/// A roster upload: the header, then the members in chunks of `chunk`.
+pub fn roster_upload(
+    on_behalf_of: &str,
+    members: Vec<proto::RosterMember>,
+    chunk: usize,
+) -> Vec<proto::RosterUpload> {
+    let mut messages = vec![proto::RosterUpload {
+        item: Some(proto::roster_upload::Item::Header(proto::RosterHeader {
+            on_behalf_of: on_behalf_of.to_string(),
+        })),
+    }];
+    for part in members.chunks(chunk.max(1)) {
+        messages.push(proto::RosterUpload {
+            item: Some(proto::roster_upload::Item::Members(proto::RosterMembers {
+                members: part.to_vec(),
+            })),
+        });
+    }
+    messages
+}
+
+/// A TCP relay in front of the server whose connections the test can cut, as a broken network
+/// or a killed client would: the server sees its streams fail, not end.
+pub struct CuttableProxy {
+    pub addr: std::net::SocketAddr,
+    cut: tokio::sync::watch::Sender<bool>,
+}
+
+impl CuttableProxy {
+    pub async fn start(server: std::net::SocketAddr) -> CuttableProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (cut, _) = tokio::sync::watch::channel(false);
+        let cuts = cut.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let mut cut = cuts.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut upstream) = tokio::net::TcpStream::connect(server).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {}
+                        _ = cut.wait_for(|cut| *cut) => {}
+                    }
+                });
+            }
+        });
+        CuttableProxy { addr, cut }
+    }
+
+    /// Drops every connection through the proxy.
+    pub fn cut(&self) {
+        self.cut.send_replace(true);
+    }
 }

@@ -68,6 +68,70 @@ async fn no_id_number_or_name_reaches_the_database_the_wal_or_the_logs() {
         .check(check_request(&p[0].0, &p[3].1, Purpose::Periodic))
         .await
         .unwrap();
+    // The same people as a roster (one of them twice, one with a bad number), re-checked,
+    // alerted on by a new record, and the alert disputed.
+    let mut members: Vec<_> = p
+        .iter()
+        .enumerate()
+        .map(|(i, (id, name))| common::member(i as u64 + 1, id, name, "2023-09-01"))
+        .collect();
+    members.push(common::member(9, &p[2].0, &p[2].1, "2023-09-01"));
+    members.push(common::member(
+        10,
+        &format!("{}0", &p[4].0[..17]),
+        &p[4].1,
+        "2023-09-01",
+    ));
+    let mut rosters = server.rosters(Role::Employer).await;
+    let summary = rosters
+        .replace_roster(tokio_stream::iter(common::roster_upload("", members, 4)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(summary.rejected >= 1);
+    for error in &summary.errors {
+        for (id, name) in &p {
+            assert!(
+                !error.reason.contains(&id[..17]),
+                "roster error leaks a number"
+            );
+            assert!(
+                !error.reason.contains(name.as_str()),
+                "roster error leaks a name"
+            );
+        }
+    }
+    let mut recheck = rosters
+        .run_recheck(safehire::proto::RecheckRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    while recheck.message().await.unwrap().is_some() {}
+    server
+        .import(vec![record(
+            4,
+            "REC-P5",
+            &p[5].0,
+            &p[5].1,
+            Category::Sexual,
+        )])
+        .await;
+    let mut alerts = server.alerts(Role::Employer).await;
+    let raised = alerts
+        .list_alerts(safehire::proto::ListAlertsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .alerts;
+    assert_eq!(raised.len(), 1);
+    alerts
+        .acknowledge_alert(safehire::proto::AcknowledgeRequest {
+            alert_id: raised[0].id,
+            action: safehire::proto::AlertAction::Disputed as i32,
+            note: "disputed".into(),
+        })
+        .await
+        .unwrap();
     // Read the WAL before the clean stop checkpoints it away.
     let wal_path = server.db_path().with_extension("db-wal");
     let wal_live = std::fs::read(&wal_path).unwrap_or_default();

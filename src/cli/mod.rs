@@ -1,6 +1,7 @@
 //! The `safehire` command line: the server (`serve`), the client commands that talk to it over
 //! mTLS, and the local tools (dev certificates, synthetic data, offline audit verification).
 
+mod alerts_cmd;
 mod audit_cmd;
 mod batch_cmd;
 mod certs_cmd;
@@ -10,6 +11,8 @@ pub mod exit;
 mod gen_cmd;
 mod org_cmd;
 mod registry_cmd;
+mod review_cmd;
+mod roster_cmd;
 mod serve_cmd;
 mod staff_file;
 
@@ -40,6 +43,16 @@ pub enum Command {
     /// Load and manage records (registrar).
     #[command(subcommand)]
     Registry(registry_cmd::RegistryCommand),
+    /// Staff rosters: declare staff, see who is due, re-check them all (employer, or bureau
+    /// with --on-behalf-of).
+    #[command(subcommand)]
+    Roster(roster_cmd::RosterCommand),
+    /// Alerts raised when a record starts to apply to current staff (employer, bureau).
+    #[command(subcommand)]
+    Alerts(alerts_cmd::AlertsCommand),
+    /// Review cases: list, dispute a RECORD_FOUND check, resolve (registrar).
+    #[command(subcommand)]
+    Review(review_cmd::ReviewCommand),
     /// Enrol and manage organisations (operator).
     #[command(subcommand)]
     Org(org_cmd::OrgCommand),
@@ -114,6 +127,9 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Check(args) => check_cmd::run(&cli.connect, args, json).await,
         Command::Batch(args) => batch_cmd::run(&cli.connect, args, json).await,
         Command::Registry(cmd) => registry_cmd::run(&cli.connect, cmd, json).await,
+        Command::Roster(cmd) => roster_cmd::run(&cli.connect, cmd, json).await,
+        Command::Alerts(cmd) => alerts_cmd::run(&cli.connect, cmd, json).await,
+        Command::Review(cmd) => review_cmd::run(&cli.connect, cmd, json).await,
         Command::Org(cmd) => org_cmd::run(&cli.connect, cmd, json).await,
         Command::Audit(cmd) => audit_cmd::run(&cli.connect, cmd, json).await,
         Command::Certs(cmd) => certs_cmd::run(cmd),

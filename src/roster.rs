@@ -61,6 +61,9 @@ const EARLIEST_HIRE: Date = time::macros::date!(1950 - 01 - 01);
 /// How far ahead a date may be: a hire or a departure agreed for a later start.
 const MOST_DAYS_AHEAD: i64 = 366;
 
+/// A hire and a departure date, each present when the change carries it.
+pub type MemberDates = (Option<Date>, Option<Date>);
+
 /// A member's dates as validated for `change`: the hire date (required for a replacement or a
 /// hire) and the departure date (required for a departure). A problem names the field.
 pub fn member_dates(
@@ -68,7 +71,7 @@ pub fn member_dates(
     hire_date: &str,
     departure_date: &str,
     today: Date,
-) -> Result<(Option<Date>, Option<Date>), (&'static str, String)> {
+) -> Result<MemberDates, (&'static str, String)> {
     let latest = today + Duration::days(MOST_DAYS_AHEAD);
     let hire = match (change, hire_date.trim()) {
         (RosterChange::Departures, "") => None,

@@ -1,4 +1,4 @@
-//! `safehire registry`: import a records file, revoke or seal a record (registrar).
+//! `safehire registry`: import a records file, revoke, seal or reinstate a record (registrar).
 
 use std::path::PathBuf;
 
@@ -37,6 +37,13 @@ pub enum RegistryCommand {
         #[arg(long, default_value = "")]
         reason: String,
     },
+    /// Lift a revocation: an unsealed record hits again and raises alerts for current staff.
+    Reinstate {
+        source_ref: String,
+        /// Why, for the audit log (a decision reference; no identity numbers or names).
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 pub async fn run(connect: &ConnectArgs, cmd: RegistryCommand, json: bool) -> Result<u8, CliError> {
@@ -48,7 +55,7 @@ pub async fn run(connect: &ConnectArgs, cmd: RegistryCommand, json: bool) -> Res
                 .revoke(proto::RecordRef { source_ref, reason })
                 .await?
                 .into_inner();
-            print_change("revoked", &reply, json);
+            print_change("revoked", "was already revoked", &reply, json);
             Ok(exit::OK)
         }
         RegistryCommand::Seal { source_ref, reason } => {
@@ -57,13 +64,23 @@ pub async fn run(connect: &ConnectArgs, cmd: RegistryCommand, json: bool) -> Res
                 .seal(proto::RecordRef { source_ref, reason })
                 .await?
                 .into_inner();
-            print_change("sealed", &reply, json);
+            print_change("sealed", "was already sealed", &reply, json);
+            Ok(exit::OK)
+        }
+        RegistryCommand::Reinstate { source_ref, reason } => {
+            let mut client = RegistryServiceClient::new(connect.connect(Role::Registrar).await?);
+            let reply = client
+                .reinstate(proto::RecordRef { source_ref, reason })
+                .await?
+                .into_inner();
+            print_change("reinstated", "was not revoked", &reply, json);
             Ok(exit::OK)
         }
     }
 }
 
-fn print_change(word: &str, reply: &proto::RecordChange, json: bool) {
+/// `done` when the record changed, `unchanged` (e.g. "was already sealed") when it did not.
+fn print_change(done: &str, unchanged: &str, reply: &proto::RecordChange, json: bool) {
     if json {
         print_json(&json!({
             "source_ref": reply.source_ref,
@@ -72,12 +89,12 @@ fn print_change(word: &str, reply: &proto::RecordChange, json: bool) {
         }));
     } else if reply.changed {
         println!(
-            "{} {word}; registry version {}",
+            "{} {done}; registry version {}",
             reply.source_ref, reply.registry_version
         );
     } else {
         println!(
-            "{} was already {word}; registry version {}",
+            "{} {unchanged}; registry version {}",
             reply.source_ref, reply.registry_version
         );
     }

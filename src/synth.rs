@@ -240,6 +240,9 @@ pub struct OrgRow {
 pub struct Generator {
     rng: StdRng,
     today: Date,
+    /// Documents already handed out by `person` and `record`: one generated file never holds
+    /// the same person twice (a staff file with duplicates would be rejected row by row).
+    issued: std::collections::HashSet<(DocType, String)>,
 }
 
 impl Generator {
@@ -247,6 +250,7 @@ impl Generator {
         Self {
             rng: StdRng::seed_from_u64(seed),
             today,
+            issued: std::collections::HashSet::new(),
         }
     }
 
@@ -400,7 +404,17 @@ impl Generator {
     }
 
     /// A document of a random type with a name that fits it.
+    /// A fictitious person whose document this generator has not issued before.
     fn identity(&mut self) -> (DocType, String, String) {
+        loop {
+            let (doc_type, number, name) = self.any_identity();
+            if self.issued.insert((doc_type, number.clone())) {
+                return (doc_type, number, name);
+            }
+        }
+    }
+
+    fn any_identity(&mut self) -> (DocType, String, String) {
         let doc_type = self.weighted(&DOC_TYPES);
         let (number, name) = match doc_type {
             DocType::CnResidentId => (self.resident_id(), self.name()),
@@ -585,6 +599,17 @@ mod tests {
 
     fn doc_type(slug: &str) -> DocType {
         DocType::from_slug(slug).unwrap()
+    }
+
+    #[test]
+    fn a_generated_file_never_holds_the_same_person_twice() {
+        // Resident IDs alone collide within tens of thousands (birthday paradox).
+        let mut g = Generator::new(3, TODAY);
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..60_000 {
+            let p = g.person(i);
+            assert!(seen.insert((p.doc_type, p.doc_number)), "row {i} repeats a person");
+        }
     }
 
     #[test]

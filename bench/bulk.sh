@@ -6,22 +6,7 @@
 #   bench/bulk.sh [ROWS]
 set -euo pipefail
 rows="${1:-1000000}"
-root="$(cd "$(dirname "$0")/.." && pwd)"
-cargo build --release --locked --quiet --manifest-path "$root/Cargo.toml"
-bin="$root/target/release/safehire"
-work="$(mktemp -d)"
-trap 'kill "$server" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
-cd "$work"
-
-"$bin" serve --listen 127.0.0.1:0 2> serve.log &
-server=$!
-for _ in $(seq 100); do
-  addr="$(sed -n 's/.*safehire listening on \([0-9.:]*\).*/\1/p' serve.log | head -1)"
-  [ -n "$addr" ] && break
-  sleep 0.1
-done
-[ -n "$addr" ] || { cat serve.log; echo "the server did not start" >&2; exit 1; }
-export SAFEHIRE_SERVER="https://$addr"
+source "$(dirname "$0")/lib.sh"
 
 "$bin" gen records 10000 --seed 1 > records.csv
 "$bin" --as registrar registry import records.csv > /dev/null

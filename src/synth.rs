@@ -608,7 +608,10 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for i in 0..60_000 {
             let p = g.person(i);
-            assert!(seen.insert((p.doc_type, p.doc_number)), "row {i} repeats a person");
+            assert!(
+                seen.insert((p.doc_type, p.doc_number)),
+                "row {i} repeats a person"
+            );
         }
     }
 

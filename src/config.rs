@@ -43,12 +43,30 @@ pub struct Rules {
     /// Days after which a roster member's last check no longer counts as this year's re-check
     /// (Minors Protection Law art. 62: at least once a year).
     pub recheck_interval_days: u32,
+    /// Days after the hire date within which a pre-hire check still counts (a check the week
+    /// a contract was signed, recorded a few days late).
+    pub hire_grace_days: u32,
+    /// Days a member with a hit (RECORD_FOUND or an alert) may stay on the roster before it is
+    /// a finding.
+    pub hit_on_staff_days: u32,
+    /// Days an employer has to acknowledge an alert.
+    pub alert_ack_days: u32,
+    /// Checks about people never on the employer's roster are a finding above this many per
+    /// current member (applicants who were not hired explain a few)…
+    pub excess_query_ratio: f64,
+    /// …and above this many in absolute terms, so that a small unit's hiring round is not one.
+    pub excess_query_minimum: u32,
 }
 
 impl Default for Rules {
     fn default() -> Self {
         Self {
             recheck_interval_days: 365,
+            hire_grace_days: 7,
+            hit_on_staff_days: 30,
+            alert_ack_days: 7,
+            excess_query_ratio: 2.0,
+            excess_query_minimum: 50,
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod devset;
 pub mod identity;
 pub mod keys;
 pub mod org;
+pub mod oversight;
 pub mod registry;
 pub mod roster;
 pub mod server;

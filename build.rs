@@ -14,6 +14,7 @@ const PROTOS: &[&str] = &[
     "safehire/v1/roster.proto",
     "safehire/v1/alert.proto",
     "safehire/v1/review.proto",
+    "safehire/v1/oversight.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

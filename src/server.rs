@@ -12,7 +12,8 @@ use tokio_rustls::TlsAcceptor;
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::api::{
-    AlertApi, AppState, AuditApi, CheckApi, OrgApi, OrgDirectory, RegistryApi, ReviewApi, RosterApi,
+    AlertApi, AppState, AuditApi, CheckApi, OrgApi, OrgDirectory, OversightApi, RegistryApi,
+    ReviewApi, RosterApi,
 };
 use crate::audit::NewEntry;
 use crate::clock::Clock;
@@ -176,6 +177,7 @@ fn build_router(
     use proto::audit_service_server::AuditServiceServer;
     use proto::check_service_server::CheckServiceServer;
     use proto::organisation_service_server::OrganisationServiceServer;
+    use proto::oversight_service_server::OversightServiceServer;
     use proto::registry_service_server::RegistryServiceServer;
     use proto::review_service_server::ReviewServiceServer;
     use proto::roster_service_server::RosterServiceServer;
@@ -199,6 +201,8 @@ fn build_router(
         .max_decoding_message_size(max_message);
     let reviews = ReviewServiceServer::new(ReviewApi::new(Arc::clone(state)))
         .max_decoding_message_size(max_message);
+    let oversight = OversightServiceServer::new(OversightApi::new(Arc::clone(state)))
+        .max_decoding_message_size(max_message);
     tokio::spawn(async move {
         health_reporter
             .set_serving::<CheckServiceServer<CheckApi>>()
@@ -221,6 +225,9 @@ fn build_router(
         health_reporter
             .set_serving::<ReviewServiceServer<ReviewApi>>()
             .await;
+        health_reporter
+            .set_serving::<OversightServiceServer<OversightApi>>()
+            .await;
     });
     Ok(tonic::transport::Server::builder()
         .add_service(health)
@@ -231,7 +238,8 @@ fn build_router(
         .add_service(audit)
         .add_service(rosters)
         .add_service(alerts)
-        .add_service(reviews))
+        .add_service(reviews)
+        .add_service(oversight))
 }
 
 /// Accepts TCP connections and completes TLS handshakes off the accept path; a failed handshake

@@ -88,9 +88,21 @@ impl Rpc {
         name: "ReviewService.DisputeCheck",
         roles: &[Role::Employer, Role::Bureau],
     };
+    pub const OVERSIGHT_REPORT: Rpc = Rpc {
+        name: "OversightService.ComplianceReport",
+        roles: &[Role::Prosecutor, Role::Bureau],
+    };
+    pub const OVERSIGHT_TRAIL: Rpc = Rpc {
+        name: "OversightService.ListAuditEntries",
+        roles: &[Role::Prosecutor],
+    };
+    pub const OVERSIGHT_WHO_CHECKED: Rpc = Rpc {
+        name: "OversightService.WhoChecked",
+        roles: &[Role::Prosecutor],
+    };
     pub const ORG_ENROLL: Rpc = Rpc {
         name: "OrganisationService.Enroll",
-        roles: &[Role::Operator],
+        roles: &[Role::Operator, Role::Bureau],
     };
     pub const ORG_SUSPEND: Rpc = Rpc {
         name: "OrganisationService.Suspend",
@@ -132,6 +144,9 @@ impl Rpc {
         &Rpc::REVIEW_LIST,
         &Rpc::REVIEW_RESOLVE,
         &Rpc::REVIEW_DISPUTE,
+        &Rpc::OVERSIGHT_REPORT,
+        &Rpc::OVERSIGHT_TRAIL,
+        &Rpc::OVERSIGHT_WHO_CHECKED,
         &Rpc::ORG_ENROLL,
         &Rpc::ORG_SUSPEND,
         &Rpc::ORG_REINSTATE,

@@ -105,6 +105,29 @@ pub fn timestamp_micros(micros: i64) -> prost_types::Timestamp {
     timestamp(crate::clock::from_micros(micros))
 }
 
+/// A time the caller sent; `None` when unset.
+pub fn moment(
+    field: &str,
+    ts: Option<&prost_types::Timestamp>,
+) -> Result<Option<OffsetDateTime>, ApiError> {
+    let Some(ts) = ts else {
+        return Ok(None);
+    };
+    let nanos = i128::from(ts.seconds) * 1_000_000_000 + i128::from(ts.nanos);
+    OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .map(Some)
+        .map_err(|_| ApiError::invalid(field, "not a representable time"))
+}
+
+/// A region prefix filter: at most 6 digits.
+pub fn region_prefix(prefix: &str) -> Result<String, ApiError> {
+    let prefix = prefix.trim();
+    if prefix.len() > 6 || !prefix.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::invalid("region_prefix", "at most 6 digits"));
+    }
+    Ok(prefix.to_string())
+}
+
 pub fn organisation(org: &Organisation) -> proto::Organisation {
     proto::Organisation {
         uscc: org.uscc.clone(),

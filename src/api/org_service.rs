@@ -1,5 +1,5 @@
-//! OrganisationService: operators enrol and suspend organisations; the changes take effect on
-//! the next call, without a restart.
+//! OrganisationService: operators enrol and suspend organisations (a bureau enrols the units it
+//! supervises); the changes take effect on the next call, without a restart.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -26,6 +26,7 @@ impl OrgApi {
 
     async fn enroll(
         &self,
+        caller: &Caller,
         entry: &mut NewEntry,
         req: proto::EnrollRequest,
     ) -> Result<proto::Organisation, ApiError> {
@@ -40,6 +41,25 @@ impl OrgApi {
             &req.supervising_bureau,
         )?;
         entry.employer = enrolment.uscc.as_str().to_string();
+        if caller.org.role == Role::Bureau {
+            let own_unit = enrolment.role == Role::Employer
+                && enrolment
+                    .supervising_bureau
+                    .as_ref()
+                    .is_some_and(|b| b.as_str() == caller.org.uscc);
+            let other_bureau = self
+                .state
+                .orgs
+                .get(enrolment.uscc.as_str())
+                .and_then(|o| o.supervising_bureau)
+                .is_some_and(|b| b != caller.org.uscc);
+            if !own_unit || other_bureau {
+                return Err(ApiError::PermissionDenied(
+                    "a bureau enrols only employers it supervises (supervising_bureau = its own USCC)"
+                        .into(),
+                ));
+            }
+        }
         if let Some(bureau) = &enrolment.supervising_bureau {
             match self.state.orgs.get(bureau.as_str()) {
                 Some(org) if org.role == Role::Bureau => {}
@@ -125,10 +145,7 @@ impl OrgApi {
             0 => None,
             code => Some(convert::role(code)?),
         };
-        let prefix = req.region_prefix.trim();
-        if prefix.len() > 6 || !prefix.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(ApiError::invalid("region_prefix", "at most 6 digits"));
-        }
+        let prefix = convert::region_prefix(&req.region_prefix)?;
         let orgs: Vec<proto::Organisation> = self
             .state
             .orgs
@@ -140,7 +157,7 @@ impl OrgApi {
                     || caller.may_act_for(o)
             })
             .filter(|o| role.is_none_or(|r| o.role == r))
-            .filter(|o| o.region.starts_with(prefix))
+            .filter(|o| o.region.starts_with(&prefix))
             .map(convert::organisation)
             .collect();
         entry.outcome = "OK".into();
@@ -158,8 +175,8 @@ impl OrganisationService for OrgApi {
         &self,
         request: Request<proto::EnrollRequest>,
     ) -> Result<Response<proto::Organisation>, Status> {
-        let (_caller, mut entry) = self.state.authorize(&request, &Rpc::ORG_ENROLL).await?;
-        let result = self.enroll(&mut entry, request.into_inner()).await;
+        let (caller, mut entry) = self.state.authorize(&request, &Rpc::ORG_ENROLL).await?;
+        let result = self.enroll(&caller, &mut entry, request.into_inner()).await;
         self.state.finish(entry, result).await
     }
 

@@ -65,11 +65,9 @@ pub fn verify(conn: &Connection, from: u64, to: u64) -> Result<Verification, Sto
         .ok_or(StoreError::NoSuchEntry(from - 1))?
     };
     let mut verifier = Verifier::new(from, start_prev);
-    let mut stmt = conn.prepare(
-        "SELECT seq, at, caller, cert_fingerprint, role, action, employer, subject, purpose, scope,
-                outcome, check_id, registry_version, detail, prev_hash, hash
-         FROM audit_log WHERE seq >= ?1 AND seq <= ?2 ORDER BY seq",
-    )?;
+    let mut stmt = conn.prepare(&format!(
+        "{SELECT_ENTRIES} WHERE seq >= ?1 AND seq <= ?2 ORDER BY seq"
+    ))?;
     let mut rows = stmt.query(params![to_i64(from), to])?;
     while let Some(row) = rows.next()? {
         if !verifier.feed(&entry_from_row(row)?) {
@@ -79,7 +77,13 @@ pub fn verify(conn: &Connection, from: u64, to: u64) -> Result<Verification, Sto
     Ok(verifier.finish())
 }
 
-fn entry_from_row(row: &Row<'_>) -> Result<Entry, rusqlite::Error> {
+/// Every column of an entry, in the order `entry_from_row` reads them.
+pub const SELECT_ENTRIES: &str =
+    "SELECT seq, at, caller, cert_fingerprint, role, action, employer, subject, purpose, scope,
+            outcome, check_id, registry_version, detail, prev_hash, hash
+     FROM audit_log";
+
+pub fn entry_from_row(row: &Row<'_>) -> Result<Entry, rusqlite::Error> {
     let subject: Option<Vec<u8>> = row.get(7)?;
     // A subject of the wrong length cannot have been written by the writer; keep it visible to
     // verification as a content mismatch rather than failing the read.

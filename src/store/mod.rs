@@ -7,6 +7,7 @@ mod batches;
 mod checkpoint;
 mod checks;
 mod orgs;
+mod oversight;
 mod records;
 mod reviews;
 mod rosters;
@@ -20,6 +21,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use alerts::{AlertRow, AlertViewer};
 pub use batches::{BatchState, Recorded, RowAnswer};
+pub use oversight::AuditFilter;
 pub use records::{FlagChange, ImportCounts, RecordFlag};
 pub use reviews::{ReviewRow, ReviewViewer};
 pub use rosters::{Member, RosterCounts, RosterFacts, StagedMember};
@@ -392,6 +394,36 @@ impl Store {
                 &audit,
             )?;
             Ok(Ok(reviews::get(ctx.conn, id)?.map(|(review, _)| review)))
+        })
+        .await
+    }
+
+    // ---- oversight ----
+
+    /// A unit's facts as they stood at `as_of` (micros).
+    pub async fn unit_facts(
+        &self,
+        employer: String,
+        as_of: i64,
+    ) -> Result<crate::oversight::UnitFacts, StoreError> {
+        self.read(move |conn| oversight::unit_facts(conn, &employer, as_of))
+            .await
+    }
+
+    /// The last audit entry written at or before `as_of`.
+    pub async fn audit_head_at(&self, as_of: i64) -> Result<Head, StoreError> {
+        self.read(move |conn| oversight::head_at(conn, as_of)).await
+    }
+
+    /// Streams the audit entries `filter` keeps into `out`, oldest first, from a read
+    /// connection held for the walk; stops early when the receiver goes away.
+    pub async fn walk_audit(
+        &self,
+        filter: AuditFilter,
+        out: tokio::sync::mpsc::Sender<Entry>,
+    ) -> Result<(), StoreError> {
+        self.read(move |conn| {
+            oversight::walk(conn, &filter, |entry| out.blocking_send(entry).is_ok())
         })
         .await
     }

@@ -23,6 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fds = protox::compile(PROTOS, ["proto"])?;
     std::fs::write(out_dir.join("safehire_descriptor.bin"), fds.encode_to_vec())?;
     tonic_prost_build::configure()
+        .codec_path("crate::api::codec::StrictCodec")
         .build_client(true)
         .build_server(true)
         .compile_fds(fds)?;

@@ -7,6 +7,7 @@ mod audit_service;
 mod auth;
 mod batch;
 mod check_service;
+pub mod codec;
 mod convert;
 mod error;
 mod org_service;

@@ -307,4 +307,30 @@ mod tests {
         let env = vec![("SAFEHIRE_LISTEN".to_string(), "nowhere".to_string())];
         assert!(Config::load(None, env).is_err());
     }
+
+    mod hostile {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(300))]
+
+            /// Any file content and any SAFEHIRE_ variable give a configuration or an error
+            /// naming where the problem is; never a panic.
+            #[test]
+            fn any_file_or_variable_loads_or_is_refused(
+                text in ".{0,400}",
+                var in "[A-Z_]{0,30}",
+                value in ".{0,40}",
+            ) {
+                let dir = tempfile::tempdir().unwrap();
+                let file = dir.path().join("safehire.toml");
+                std::fs::write(&file, &text).unwrap();
+                let env = vec![(format!("SAFEHIRE_{var}"), value)];
+                if let Err(e) = Config::load(Some(&file), env) {
+                    prop_assert!(!e.to_string().is_empty());
+                }
+            }
+        }
+    }
 }

@@ -1152,4 +1152,45 @@ mod tests {
         assert!(!malformed);
         assert_eq!(text, format!("name\r\n{name}\r\n"));
     }
+
+    mod hostile {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(300))]
+
+            /// Whatever bytes a "CSV" holds — invalid UTF-8, NULs, stray quotes, huge
+            /// fields — opening and reading it never panics: rows or clear errors.
+            #[test]
+            fn any_bytes_read_as_rows_or_errors(body in proptest::collection::vec(any::<u8>(), 0..4096)) {
+                let dir = TempDir::new().unwrap();
+                let path = dir.path().join("staff.csv");
+                let mut bytes = b"doc_type,doc_number,name,staff_ref\n".to_vec();
+                bytes.extend_from_slice(&body);
+                fs::write(&path, &bytes).unwrap();
+                for encoding in [None, Some(Encoding::Utf8), Some(Encoding::Gb18030)] {
+                    if let Ok(table) = Table::open(&path, encoding) {
+                        let _ = table.columns(&["doc_type", "doc_number"], &["hire_date"]);
+                        for row in table.rows().take(10_000) {
+                            if let Err(e) = row {
+                                prop_assert!(!e.to_string().is_empty());
+                            }
+                        }
+                    }
+                }
+            }
+
+            /// Any bytes in a file named .xlsx are refused or read, never a panic.
+            #[test]
+            fn any_bytes_as_xlsx_never_panic(body in proptest::collection::vec(any::<u8>(), 0..2048)) {
+                let dir = TempDir::new().unwrap();
+                let path = dir.path().join("staff.xlsx");
+                fs::write(&path, &body).unwrap();
+                if let Ok(table) = Table::open(&path, None) {
+                    for _ in table.rows().take(1_000) {}
+                }
+            }
+        }
+    }
 }

@@ -360,6 +360,16 @@ async fn the_report_flags_exactly_the_units_that_broke_the_rules() {
         .into_inner();
     assert!(head.sequence > seen.header.audit_seq, "later entries exist");
 
+    // Later, the moment the report stated gives the same report again.
+    server.clock.advance(Duration::minutes(5));
+    let stated = safehire::clock::from_micros(
+        seen.header.as_of.as_ref().unwrap().seconds * 1_000_000
+            + i64::from(seen.header.as_of.as_ref().unwrap().nanos) / 1_000,
+    );
+    let later = report(&server, Role::Prosecutor, stated).await.unwrap();
+    assert_eq!(later.header.audit_seq, seen.header.audit_seq);
+    assert_eq!(later.units, seen.units);
+
     // A report of an earlier moment: before the alert, the hit was not yet a finding.
     let earlier = report(&server, Role::Prosecutor, as_of - Duration::days(41))
         .await
@@ -449,4 +459,58 @@ async fn the_audit_trail_streams_by_organisation_and_answers_who_checked_a_perso
     .await
     .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+}
+
+#[tokio::test]
+async fn a_bureau_enrols_its_own_units_and_no_one_else() {
+    let server = TestServer::start().await;
+    let bureau = server.org(Role::Bureau).uscc;
+    let mut generator = safehire::synth::Generator::new(96, common::start_time().date());
+    let unit = generator.uscc();
+    let mut orgs = server.orgs(Role::Bureau).await;
+    let request = |uscc: &str, role: proto::Role, bureau: &str| proto::EnrollRequest {
+        uscc: uscc.into(),
+        name: "第三小学".into(),
+        role: role as i32,
+        region: DISTRICT.into(),
+        industry: proto::Industry::PrimarySecondarySchool as i32,
+        supervising_bureau: bureau.into(),
+    };
+    orgs.enroll(request(&unit, proto::Role::Employer, &bureau))
+        .await
+        .expect("a new unit under itself");
+    orgs.enroll(request(&unit, proto::Role::Employer, &bureau))
+        .await
+        .expect("an update of its own unit");
+    for (target, why) in [
+        (server.org(Role::Prosecutor).uscc, "the prosecutor"),
+        (server.org(Role::Operator).uscc, "the operator"),
+        (server.org(Role::Registrar).uscc, "the registrar"),
+    ] {
+        let refused = orgs
+            .enroll(request(&target, proto::Role::Employer, &bureau))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{why}");
+    }
+    let refused = orgs
+        .enroll(request(&generator.uscc(), proto::Role::Bureau, ""))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied, "a bureau");
+    let prosecutor = server
+        .orgs(Role::Operator)
+        .await
+        .list(proto::ListOrganisationsRequest {
+            role: proto::Role::Prosecutor as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .message()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(prosecutor.role, proto::Role::Prosecutor as i32, "unchanged");
 }

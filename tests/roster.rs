@@ -396,10 +396,13 @@ async fn acknowledging_records_the_action_once() {
         .into_inner()
         .alerts;
     assert_eq!(listed.len(), 2);
+    // REC-K1 concerns the first member (S00001), REC-K2 the second.
+    let by_ref = |staff_ref: &str| listed.iter().find(|a| a.staff_ref == staff_ref).unwrap().id;
+    let (first, second) = (by_ref("S00001"), by_ref("S00002"));
 
     let suspended = alerts
         .acknowledge_alert(proto::AcknowledgeRequest {
-            alert_id: listed[0].id,
+            alert_id: first,
             action: proto::AlertAction::SuspendedPendingReview as i32,
             note: "suspended from classroom duty".into(),
         })
@@ -415,7 +418,7 @@ async fn acknowledging_records_the_action_once() {
 
     let again = alerts
         .acknowledge_alert(proto::AcknowledgeRequest {
-            alert_id: listed[0].id,
+            alert_id: first,
             action: proto::AlertAction::Dismissed as i32,
             note: String::new(),
         })
@@ -427,7 +430,7 @@ async fn acknowledging_records_the_action_once() {
     // Disputing opens a review case that the registrars see.
     let disputed = alerts
         .acknowledge_alert(proto::AcknowledgeRequest {
-            alert_id: listed[1].id,
+            alert_id: second,
             action: proto::AlertAction::Disputed as i32,
             note: "different person, same number".into(),
         })
@@ -447,7 +450,7 @@ async fn acknowledging_records_the_action_once() {
         .into_inner()
         .reviews;
     assert_eq!(cases.len(), 1);
-    assert_eq!(cases[0].alert_id, listed[1].id);
+    assert_eq!(cases[0].alert_id, second);
     assert_eq!(cases[0].source_refs, ["REC-K2"]);
 
     let pending = alerts

@@ -42,20 +42,21 @@ impl OrgApi {
         )?;
         entry.employer = enrolment.uscc.as_str().to_string();
         if caller.org.role == Role::Bureau {
-            let own_unit = enrolment.role == Role::Employer
+            // A bureau enrols new units under itself, or updates units it already supervises;
+            // it never re-enrols anyone else (another bureau's unit, or an operator,
+            // registrar, prosecutor or bureau turned employer).
+            let under_caller = enrolment.role == Role::Employer
                 && enrolment
                     .supervising_bureau
                     .as_ref()
                     .is_some_and(|b| b.as_str() == caller.org.uscc);
-            let other_bureau = self
-                .state
-                .orgs
-                .get(enrolment.uscc.as_str())
-                .and_then(|o| o.supervising_bureau)
-                .is_some_and(|b| b != caller.org.uscc);
-            if !own_unit || other_bureau {
+            let existing_is_ours = match self.state.orgs.get(enrolment.uscc.as_str()) {
+                None => true,
+                Some(existing) => existing.role == Role::Employer && caller.may_act_for(&existing),
+            };
+            if !under_caller || !existing_is_ours {
                 return Err(ApiError::PermissionDenied(
-                    "a bureau enrols only employers it supervises (supervising_bureau = its own USCC)"
+                    "a bureau enrols only new employers under itself, or updates those it supervises"
                         .into(),
                 ));
             }

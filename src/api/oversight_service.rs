@@ -47,7 +47,8 @@ impl OversightApi {
         }
         // A moment not yet past ends just before this report's own audit entry, so that the
         // same as_of always sees the same log.
-        let as_of = as_of.min(now - time::Duration::microseconds(1));
+        let own_entry = crate::clock::from_micros(entry.at_micros);
+        let as_of = as_of.min(own_entry - time::Duration::microseconds(1));
         let prefix = convert::region_prefix(&req.region_prefix)?;
         let industry = convert::industry(req.industry)?;
         let units: Vec<Organisation> = state

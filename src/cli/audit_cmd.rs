@@ -1,16 +1,26 @@
 //! `safehire audit`: the head of the chain and its verification, through the API or directly
-//! on a database file (for a prosecutor holding a copy).
+//! on a database file (for a prosecutor holding a copy), and the trail itself: entries by
+//! organisation, time, action or outcome, and who checked a given person.
 
 use std::path::PathBuf;
 
 use clap::Subcommand;
 use serde_json::json;
+use tonic::codec::Streaming;
 
+use super::moment::{self, Edge};
 use super::{CliError, ConnectArgs, exit, format_timestamp, print_json};
+use crate::identity::DocType;
 use crate::org::Role;
 use crate::proto;
 use crate::proto::audit_service_client::AuditServiceClient;
+use crate::proto::oversight_service_client::OversightServiceClient;
 use crate::store;
+
+/// Entries the server returns when no --limit is given (its default).
+const SERVER_LIMIT: u64 = 10_000;
+/// Hex characters of a subject hash shown in text: enough to tell entries apart by eye.
+const SUBJECT_SHOWN: usize = 12;
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
@@ -31,6 +41,47 @@ pub enum AuditCommand {
         /// Last sequence number (default: the head).
         #[arg(long, default_value_t = 0)]
         to: u64,
+    },
+    /// Audit entries, oldest first, one per line; --json gives one JSON object per line
+    /// (prosecutor).
+    Log {
+        /// Entries where this USCC is the caller or the employer.
+        #[arg(long, value_name = "USCC", default_value = "")]
+        org: String,
+        /// From this moment (a date: its start, UTC; or an RFC 3339 time).
+        #[arg(long, value_name = "DATE|DATETIME")]
+        from: Option<String>,
+        /// Up to this moment (a date: its end, UTC; or an RFC 3339 time).
+        #[arg(long, value_name = "DATE|DATETIME")]
+        to: Option<String>,
+        /// Only this action, e.g. CheckService.Check.
+        #[arg(long, default_value = "")]
+        action: String,
+        /// Only this outcome, e.g. RECORD_FOUND or PERMISSION_DENIED.
+        #[arg(long, default_value = "")]
+        outcome: String,
+        /// Most entries returned (default, and 0: 10,000).
+        #[arg(long)]
+        limit: Option<u64>,
+    },
+    /// The checks of one person: the server hashes the identity and lists the entries about
+    /// that subject. The identity is never printed, and the question itself is audited
+    /// (prosecutor).
+    WhoChecked {
+        /// Document type: cn-id, passport, hk-macao, taiwan, foreign-pr.
+        #[arg(long, default_value = "cn-id")]
+        doc_type: String,
+        #[arg(long)]
+        doc_number: String,
+        /// Name as on the document.
+        #[arg(long)]
+        name: String,
+        /// From this moment (a date: its start, UTC; or an RFC 3339 time).
+        #[arg(long, value_name = "DATE|DATETIME")]
+        from: Option<String>,
+        /// Up to this moment (a date: its end, UTC; or an RFC 3339 time).
+        #[arg(long, value_name = "DATE|DATETIME")]
+        to: Option<String>,
     },
 }
 
@@ -77,7 +128,122 @@ pub async fn run(connect: &ConnectArgs, cmd: AuditCommand, json: bool) -> Result
                 .into_inner();
             report(&reply, json)
         }
+        AuditCommand::Log {
+            org,
+            from,
+            to,
+            action,
+            outcome,
+            limit,
+        } => {
+            let query = proto::AuditQuery {
+                organisation: org,
+                from: moment::optional("--from", from.as_deref(), Edge::Start)?,
+                to: moment::optional("--to", to.as_deref(), Edge::End)?,
+                action,
+                outcome,
+                limit: limit.unwrap_or(0),
+            };
+            let mut client = OversightServiceClient::new(connect.connect(Role::Prosecutor).await?);
+            let entries = client.list_audit_entries(query).await?.into_inner();
+            let most = limit.filter(|&l| l > 0).unwrap_or(SERVER_LIMIT);
+            print_trail(entries, most, json).await
+        }
+        AuditCommand::WhoChecked {
+            doc_type,
+            doc_number,
+            name,
+            from,
+            to,
+        } => {
+            let doc_type = DocType::from_slug(&doc_type)
+                .map_err(|e| CliError::usage(format!("--doc-type: {}", e.reason)))?;
+            let request = proto::WhoCheckedRequest {
+                subject: Some(proto::Identity {
+                    doc_type: i32::from(doc_type.code()),
+                    doc_number,
+                    name,
+                }),
+                from: moment::optional("--from", from.as_deref(), Edge::Start)?,
+                to: moment::optional("--to", to.as_deref(), Edge::End)?,
+            };
+            let mut client = OversightServiceClient::new(connect.connect(Role::Prosecutor).await?);
+            let entries = client.who_checked(request).await?.into_inner();
+            print_trail(entries, u64::MAX, json).await
+        }
     }
+}
+
+/// Prints entries as they arrive, so that a long trail starts showing at once. `limit` is the
+/// most the server sends: reaching it means there may be more.
+async fn print_trail(
+    mut entries: Streaming<proto::AuditRecord>,
+    limit: u64,
+    json: bool,
+) -> Result<u8, CliError> {
+    let mut count = 0u64;
+    while let Some(record) = entries.message().await? {
+        count += 1;
+        if json {
+            println!("{}", record_json(&record));
+        } else {
+            println!("{}", record_line(&record));
+        }
+    }
+    if !json {
+        println!("{count} {}", if count == 1 { "entry" } else { "entries" });
+        if count >= limit {
+            println!("(the limit: narrow the query or raise --limit to see more)");
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// One entry on one line, blank fields as "-" so that columns can be split on spaces.
+fn record_line(r: &proto::AuditRecord) -> String {
+    let or_dash = |text: &str| {
+        if text.is_empty() {
+            "-".to_string()
+        } else {
+            text.to_string()
+        }
+    };
+    let subject = match r.subject_hash.get(..SUBJECT_SHOWN) {
+        Some(short) => format!("subject:{short}"),
+        None => "-".into(),
+    };
+    format!(
+        "{}  {}  {}  {}  {}  {}  {}  {}  {}  {}",
+        r.seq,
+        format_timestamp(r.at.as_ref()),
+        or_dash(&r.caller),
+        or_dash(&r.role),
+        or_dash(&r.action),
+        or_dash(&r.employer),
+        or_dash(&r.outcome),
+        or_dash(&r.check_id),
+        subject,
+        or_dash(&r.detail)
+    )
+}
+
+fn record_json(r: &proto::AuditRecord) -> serde_json::Value {
+    json!({
+        "seq": r.seq,
+        "at": format_timestamp(r.at.as_ref()),
+        "caller": r.caller,
+        "role": r.role,
+        "action": r.action,
+        "employer": r.employer,
+        "subject_hash": r.subject_hash,
+        "purpose": r.purpose,
+        "scope": r.scope,
+        "outcome": r.outcome,
+        "check_id": r.check_id,
+        "registry_version": r.registry_version,
+        "detail": r.detail,
+        "hash": r.hash,
+    })
 }
 
 fn print_head(head: &proto::AuditHead, json: bool) {

@@ -9,8 +9,12 @@ mod check_cmd;
 mod client;
 pub mod exit;
 mod gen_cmd;
+mod moment;
 mod org_cmd;
+mod org_import;
+mod oversight_cmd;
 mod registry_cmd;
+mod report;
 mod review_cmd;
 mod roster_cmd;
 mod serve_cmd;
@@ -56,9 +60,12 @@ pub enum Command {
     /// Enrol and manage organisations (operator).
     #[command(subcommand)]
     Org(org_cmd::OrgCommand),
-    /// The audit log: head and verification (prosecutor, operator).
+    /// The audit log: head and verification (prosecutor, operator); the trail (prosecutor).
     #[command(subcommand)]
     Audit(audit_cmd::AuditCommand),
+    /// Legal supervision: compliance reports (prosecutor; a bureau for its own units).
+    #[command(subcommand)]
+    Oversight(oversight_cmd::OversightCommand),
     /// Certificates: the dev set.
     #[command(subcommand)]
     Certs(certs_cmd::CertsCommand),
@@ -132,6 +139,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Review(cmd) => review_cmd::run(&cli.connect, cmd, json).await,
         Command::Org(cmd) => org_cmd::run(&cli.connect, cmd, json).await,
         Command::Audit(cmd) => audit_cmd::run(&cli.connect, cmd, json).await,
+        Command::Oversight(cmd) => oversight_cmd::run(&cli.connect, cmd, json).await,
         Command::Certs(cmd) => certs_cmd::run(cmd),
         Command::Gen(cmd) => gen_cmd::run(cmd),
     }

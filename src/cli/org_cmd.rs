@@ -1,9 +1,10 @@
-//! `safehire org`: enrol, suspend, reinstate and list organisations.
+//! `safehire org`: enrol (one, or a whole file), suspend, reinstate and list organisations.
 
 use clap::Subcommand;
 use serde_json::json;
 use tokio_stream::StreamExt;
 
+use super::org_import::{self, ImportArgs};
 use super::{CliError, ConnectArgs, exit, format_timestamp, print_json};
 use crate::org::{Industry, OrgStatus, Role};
 use crate::proto;
@@ -32,6 +33,9 @@ pub enum OrgCommand {
         #[arg(long, default_value = "")]
         bureau: String,
     },
+    /// Enrol every organisation in a file with the header of `safehire gen orgs` (operator; a
+    /// bureau for the employers it supervises). Exit 10 when some rows were rejected.
+    Import(ImportArgs),
     /// Suspend an organisation: its calls are refused from the next one on (operator).
     Suspend {
         uscc: String,
@@ -89,6 +93,7 @@ pub async fn run(connect: &ConnectArgs, cmd: OrgCommand, json: bool) -> Result<u
                 .into_inner();
             print_orgs(&[org], json);
         }
+        OrgCommand::Import(args) => return org_import::run(&mut client, args, json).await,
         OrgCommand::Suspend { uscc, reason } => {
             let org = client
                 .suspend(proto::StatusChangeRequest { uscc, reason })

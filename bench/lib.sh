@@ -8,7 +8,7 @@ work="$(mktemp -d)"
 trap 'kill "$server" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 cd "$work"
 
-"$bin" serve --listen 127.0.0.1:0 2> serve.log &
+SAFEHIRE_METRICS__LISTEN=127.0.0.1:0 "$bin" serve --listen 127.0.0.1:0 2> serve.log &
 server=$!
 for _ in $(seq 100); do
   addr="$(sed -n 's/.*safehire listening on \([0-9.:]*\).*/\1/p' serve.log | head -1)"

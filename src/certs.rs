@@ -6,6 +6,13 @@
 //! from a presented certificate. Roles and permissions deliberately do *not*
 //! come from the certificate: the server looks the USCC up in its organisation
 //! registry, so a role change or suspension never needs a new certificate.
+//!
+//! Real organisations get their certificates from the operator CA: issued with a fresh key,
+//! or (better) signed from the organisation's own CSR ([`csr`]), so that its private key never
+//! leaves it. [`expiry`] says which certificates are about to run out.
+
+pub mod csr;
+pub mod expiry;
 
 use std::fs;
 use std::io::Write;
@@ -13,8 +20,8 @@ use std::path::{Path, PathBuf};
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue,
-    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, SanType,
-    SerialNumber,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, PublicKeyData,
+    SanType, SerialNumber,
 };
 use ring::rand::SecureRandom;
 use rustls_pki_types::CertificateDer;
@@ -71,6 +78,8 @@ pub enum CertError {
     Invalid(String),
     #[error("system random number generator failed")]
     Random,
+    #[error("{} already exists", .0.display())]
+    Exists(PathBuf),
 }
 
 /// A certificate and its private key (PKCS#8), both PEM-encoded.
@@ -202,34 +211,69 @@ impl CertAuthority {
         not_before: OffsetDateTime,
         not_after: OffsetDateTime,
     ) -> Result<PemPair, CertError> {
-        check_uscc(org.uscc)?;
-        let mut params = base_params(not_before, not_after)?;
-        params.distinguished_name.push(DnType::CommonName, org.uscc);
-        params
-            .distinguished_name
-            .push(DnType::OrganizationName, org.name);
-        params
-            .distinguished_name
-            .push(DnType::OrganizationalUnitName, org.role);
-        params.subject_alt_names = vec![SanType::URI(
-            format!("{USCC_URN_PREFIX}{}", org.uscc).try_into()?,
-        )];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        self.sign_leaf(params)
+        self.sign_leaf(client_params(org, not_before, not_after)?)
+    }
+
+    /// Client certificate for a public key whose private half the organisation keeps (the key
+    /// of its CSR). Names and extensions are the same as [`CertAuthority::issue_client`]'s,
+    /// whatever the request asked for, so that nobody can ask for another USCC. Returns the
+    /// certificate PEM.
+    pub fn certify_client_key(
+        &self,
+        org: &OrgCertRequest<'_>,
+        public_key: &impl PublicKeyData,
+        validity_days: u32,
+        now: OffsetDateTime,
+    ) -> Result<String, CertError> {
+        let params = client_params(org, now, validity_window(now, validity_days)?)?;
+        Ok(end_entity(params)
+            .signed_by(public_key, &self.issuer)?
+            .pem())
     }
 
     /// Fresh P-256 key, end-entity constraints, signed by this CA.
-    fn sign_leaf(&self, mut params: CertificateParams) -> Result<PemPair, CertError> {
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.use_authority_key_identifier_extension = true;
+    fn sign_leaf(&self, params: CertificateParams) -> Result<PemPair, CertError> {
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
-        let cert = params.signed_by(&key, &self.issuer)?;
+        let cert = end_entity(params).signed_by(&key, &self.issuer)?;
         Ok(PemPair {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
         })
     }
+}
+
+/// An organisation's client certificate: CN = USCC, O = name (left out when there is none),
+/// OU = role, SAN URI `urn:uscc:<USCC>`, clientAuth.
+fn client_params(
+    org: &OrgCertRequest<'_>,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> Result<CertificateParams, CertError> {
+    check_uscc(org.uscc)?;
+    let mut params = base_params(not_before, not_after)?;
+    params.distinguished_name.push(DnType::CommonName, org.uscc);
+    if !org.name.is_empty() {
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, org.name);
+    }
+    params
+        .distinguished_name
+        .push(DnType::OrganizationalUnitName, org.role);
+    params.subject_alt_names = vec![SanType::URI(
+        format!("{USCC_URN_PREFIX}{}", org.uscc).try_into()?,
+    )];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    Ok(params)
+}
+
+/// End-entity constraints: not a CA, signatures only, and the CA's key identifier so that
+/// chain building finds the issuer even across a CA rotation with the same name.
+fn end_entity(mut params: CertificateParams) -> CertificateParams {
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.use_authority_key_identifier_extension = true;
+    params
 }
 
 /// Params with the validity window and a random serial. A random serial (not
@@ -500,6 +544,47 @@ pub fn cert_der_from_pem(pem: &str) -> Result<CertificateDer<'static>, CertError
     Ok(CertificateDer::from_pem_slice(pem.as_bytes())?)
 }
 
+/// A fingerprint as people paste it (upper or lower case, with the colons and the
+/// `sha256 Fingerprint=` prefix `openssl x509 -fingerprint -sha256` prints) in the form the
+/// server records and the deny list keys on: 64 lower-case hex digits. `None` for anything else.
+pub fn parse_fingerprint(text: &str) -> Option<String> {
+    let value = text.rsplit('=').next().unwrap_or_default().trim();
+    let hex: String = value
+        .chars()
+        .filter(|c| *c != ':')
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then_some(hex)
+}
+
+/// Writes an organisation's issued certificate as `<uscc>.pem` in `dir`, and the key the
+/// operator made for it as `<uscc>.key` (mode 0600), each atomically. Existing files are kept
+/// unless `replace`: overwriting the files an organisation uses by mistake would lock it out.
+pub fn write_issued(
+    dir: &Path,
+    uscc: &str,
+    cert_pem: &str,
+    key_pem: Option<&str>,
+    replace: bool,
+) -> Result<Vec<PathBuf>, CertError> {
+    check_uscc(uscc)?;
+    let mut files = vec![(dir.join(format!("{uscc}.pem")), cert_pem, 0o644)];
+    if let Some(key_pem) = key_pem {
+        files.push((dir.join(format!("{uscc}.key")), key_pem, 0o600));
+    }
+    if !replace && let Some((path, _, _)) = files.iter().find(|(path, _, _)| path.exists()) {
+        return Err(CertError::Exists(path.clone()));
+    }
+    create_private_dir(dir)?;
+    files
+        .into_iter()
+        .map(|(path, contents, mode)| {
+            write_atomic(&path, contents.as_bytes(), mode)?;
+            Ok(path)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -529,7 +614,7 @@ mod tests {
     }
 
     /// Checks `child` was signed by `ca`: names match and the ECDSA signature verifies.
-    fn assert_chains(child_pem: &str, ca_pem: &str) {
+    pub(super) fn assert_chains(child_pem: &str, ca_pem: &str) {
         let (child_der, ca_der) = (der(child_pem), der(ca_pem));
         let child = parse_cert(&child_der).unwrap();
         let ca = parse_cert(&ca_der).unwrap();
@@ -703,5 +788,59 @@ mod tests {
 
         fs::remove_file(dir.join("employer.key")).unwrap();
         assert!(!dev_set_complete(&dir, &orgs));
+    }
+
+    #[test]
+    fn fingerprints_are_read_in_every_usual_form() {
+        let hex = "3f".repeat(32);
+        let openssl = format!("sha256 Fingerprint={}", ["3F"; 32].join(":"));
+        assert_eq!(parse_fingerprint(&hex).as_deref(), Some(hex.as_str()));
+        assert_eq!(parse_fingerprint(&openssl).as_deref(), Some(hex.as_str()));
+        assert_eq!(
+            parse_fingerprint(&format!(" {} ", hex.to_uppercase())),
+            Some(hex.clone())
+        );
+        assert_eq!(parse_fingerprint(&hex[..62]), None);
+        assert_eq!(parse_fingerprint(&format!("{}zz", &hex[..62])), None);
+        assert_eq!(parse_fingerprint(""), None);
+    }
+
+    #[test]
+    fn issued_files_are_private_and_never_replaced_by_mistake() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("issued");
+        let ca = CertAuthority::generate("test CA", 3650, NOW).unwrap();
+        let pair = ca.issue_client(&EMPLOYER, 825, NOW).unwrap();
+        let written = write_issued(
+            &dir,
+            EMPLOYER.uscc,
+            &pair.cert_pem,
+            Some(&pair.key_pem),
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            written,
+            [
+                dir.join(format!("{}.pem", EMPLOYER.uscc)),
+                dir.join(format!("{}.key", EMPLOYER.uscc))
+            ]
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&written[1]), 0o600);
+            assert_eq!(mode(&dir), 0o700);
+        }
+        let again = ca.issue_client(&EMPLOYER, 825, NOW).unwrap();
+        assert!(matches!(
+            write_issued(&dir, EMPLOYER.uscc, &again.cert_pem, None, false),
+            Err(CertError::Exists(_))
+        ));
+        assert_eq!(fs::read_to_string(&written[0]).unwrap(), pair.cert_pem);
+        write_issued(&dir, EMPLOYER.uscc, &again.cert_pem, None, true).unwrap();
+        assert_eq!(fs::read_to_string(&written[0]).unwrap(), again.cert_pem);
+        assert!(write_issued(&dir, "../x", &again.cert_pem, None, true).is_err());
     }
 }

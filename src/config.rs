@@ -34,6 +34,38 @@ pub struct Config {
     pub tls: TlsFiles,
     pub limits: Limits,
     pub rules: Rules,
+    pub metrics: MetricsConfig,
+    pub bootstrap: Bootstrap,
+}
+
+/// Prometheus metrics on a plain-HTTP listener of their own (`GET /metrics`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    /// Loopback by default: the metrics carry no identity, but they are nobody else's business.
+    pub listen: SocketAddr,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+        }
+    }
+}
+
+/// The first operator of a production install, where no one is enrolled yet and only an
+/// operator may enrol: enrolled at start when set and not yet known, then left alone.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Bootstrap {
+    /// USCC of the operator organisation (the one in its certificate); empty: nothing to do.
+    pub operator_uscc: String,
+    pub operator_name: String,
+    /// Its 6-digit administrative division code.
+    pub operator_region: String,
 }
 
 /// The intervals the law and supervision practice set.
@@ -122,6 +154,8 @@ impl Default for Config {
             tls: TlsFiles::default(),
             limits: Limits::default(),
             rules: Rules::default(),
+            metrics: MetricsConfig::default(),
+            bootstrap: Bootstrap::default(),
         }
     }
 }
@@ -150,6 +184,33 @@ impl Default for Limits {
             max_batches_in_flight_per_org: 4,
         }
     }
+}
+
+/// `SAFEHIRE_…` variables that are not server settings: the client's server address and the
+/// soak test's duration. `serve` ignores them, so a shell set up for the client can run it.
+pub const NOT_SETTINGS: &[&str] = &["SAFEHIRE_SERVER", "SAFEHIRE_SOAK_SECS"];
+
+/// The process's `SAFEHIRE_…` settings, which `serve` applies over the file. A name or value
+/// that is not UTF-8 cannot be a setting, so it is refused rather than skipped.
+pub fn process_settings() -> Result<Vec<(String, String)>, ConfigError> {
+    let mut found = Vec::new();
+    for (name, value) in std::env::vars_os() {
+        if !name.as_encoded_bytes().starts_with(b"SAFEHIRE_") {
+            continue;
+        }
+        match (name.into_string(), value.into_string()) {
+            (Ok(name), _) if NOT_SETTINGS.contains(&name.as_str()) => {}
+            (Ok(name), Ok(value)) => found.push((name, value)),
+            (name, _) => {
+                return Err(ConfigError::Env {
+                    var: format!("{name:?}"),
+                    reason: "not UTF-8".into(),
+                });
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
 }
 
 impl Config {
@@ -219,6 +280,118 @@ impl Config {
             .server_key
             .clone()
             .unwrap_or_else(|| self.tls.dev_dir.join("server.key"))
+    }
+
+    /// Refuses values that parse but would make the server misbehave: a zero limit refuses
+    /// every call it bounds, a zero re-check interval makes every member due at every moment,
+    /// day counts in the millions overflow date arithmetic, and a negative or NaN ratio turns
+    /// the excess-query finding on or off for everyone. The error names the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let limits = &self.limits;
+        let rules = &self.rules;
+        not_empty("data_dir", Some(&self.data_dir))?;
+        not_empty("master_key_file", self.master_key_file.as_ref())?;
+        not_empty("tls.dev_dir", Some(&self.tls.dev_dir))?;
+        not_empty("tls.client_ca", self.tls.client_ca.as_ref())?;
+        not_empty("tls.server_cert", self.tls.server_cert.as_ref())?;
+        not_empty("tls.server_key", self.tls.server_key.as_ref())?;
+        for (key, value) in [
+            ("limits.max_message_bytes", limits.max_message_bytes as u64),
+            (
+                "limits.max_import_chunk_records",
+                limits.max_import_chunk_records as u64,
+            ),
+            ("limits.max_batch_rows", limits.max_batch_rows),
+            (
+                "limits.max_batch_chunk_rows",
+                limits.max_batch_chunk_rows as u64,
+            ),
+            (
+                "limits.max_batch_row_bytes",
+                limits.max_batch_row_bytes as u64,
+            ),
+            (
+                "limits.max_batches_in_flight_per_org",
+                limits.max_batches_in_flight_per_org as u64,
+            ),
+        ] {
+            in_range(
+                key,
+                value,
+                1,
+                u64::MAX,
+                "0 would refuse every call it bounds",
+            )?;
+        }
+        if limits.max_batch_row_bytes > limits.max_message_bytes {
+            return Err(invalid(
+                "limits.max_batch_row_bytes",
+                format!(
+                    "{} is larger than limits.max_message_bytes ({}): such a row could never arrive",
+                    limits.max_batch_row_bytes, limits.max_message_bytes
+                ),
+            ));
+        }
+        in_range(
+            "limits.handshake_timeout_secs",
+            limits.handshake_timeout_secs,
+            1,
+            300,
+            "0 drops every connection; minutes let idle connections pile up",
+        )?;
+        in_range(
+            "rules.recheck_interval_days",
+            u64::from(rules.recheck_interval_days),
+            1,
+            366,
+            "the law requires a re-check at least once a year, and 0 makes everyone due always",
+        )?;
+        for (key, value) in [
+            ("rules.hire_grace_days", rules.hire_grace_days),
+            ("rules.hit_on_staff_days", rules.hit_on_staff_days),
+            ("rules.alert_ack_days", rules.alert_ack_days),
+        ] {
+            in_range(
+                key,
+                u64::from(value),
+                0,
+                366,
+                "more than a year defeats the rule, and huge values overflow date arithmetic",
+            )?;
+        }
+        if !(rules.excess_query_ratio.is_finite() && rules.excess_query_ratio >= 0.0) {
+            return Err(invalid(
+                "rules.excess_query_ratio",
+                format!(
+                    "{} must be a finite number, 0 or more",
+                    rules.excess_query_ratio
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn invalid(key: &str, reason: String) -> ConfigError {
+    ConfigError::Invalid(format!("{key}: {reason}"))
+}
+
+fn in_range(key: &str, value: u64, min: u64, max: u64, why: &str) -> Result<(), ConfigError> {
+    if (min..=max).contains(&value) {
+        return Ok(());
+    }
+    let bounds = if max == u64::MAX {
+        format!("at least {min}")
+    } else {
+        format!("between {min} and {max}")
+    };
+    Err(invalid(key, format!("{value} must be {bounds} ({why})")))
+}
+
+fn not_empty(key: &str, path: Option<&PathBuf>) -> Result<(), ConfigError> {
+    match path {
+        Some(p) if p.as_os_str().is_empty() => Err(invalid(key, "must not be empty".into())),
+        _ => Ok(()),
     }
 }
 
@@ -306,6 +479,56 @@ mod tests {
         assert!(err.contains("listen_addr"), "{err}");
         let env = vec![("SAFEHIRE_LISTEN".to_string(), "nowhere".to_string())];
         assert!(Config::load(None, env).is_err());
+    }
+
+    #[test]
+    fn defaults_validate_and_bad_values_are_named() {
+        Config::default().validate().unwrap();
+        type Spoil = fn(&mut Config);
+        let cases: Vec<(&str, Spoil)> = vec![
+            ("limits.max_message_bytes", |c| {
+                c.limits.max_message_bytes = 0
+            }),
+            ("limits.max_batches_in_flight_per_org", |c| {
+                c.limits.max_batches_in_flight_per_org = 0
+            }),
+            ("limits.max_batch_row_bytes", |c| {
+                c.limits.max_batch_row_bytes = c.limits.max_message_bytes + 1
+            }),
+            ("limits.handshake_timeout_secs", |c| {
+                c.limits.handshake_timeout_secs = 0
+            }),
+            ("rules.recheck_interval_days", |c| {
+                c.rules.recheck_interval_days = 0
+            }),
+            ("rules.recheck_interval_days", |c| {
+                c.rules.recheck_interval_days = 730
+            }),
+            ("rules.hire_grace_days", |c| {
+                c.rules.hire_grace_days = u32::MAX
+            }),
+            ("rules.excess_query_ratio", |c| {
+                c.rules.excess_query_ratio = -0.5
+            }),
+            ("rules.excess_query_ratio", |c| {
+                c.rules.excess_query_ratio = f64::NAN
+            }),
+            ("data_dir", |c| c.data_dir = PathBuf::new()),
+            ("tls.server_key", |c| {
+                c.tls.server_key = Some(PathBuf::new())
+            }),
+        ];
+        for (key, spoil) in cases {
+            let mut config = Config::default();
+            spoil(&mut config);
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains(key), "{key}: {err}");
+        }
+        let mut lenient = Config::default();
+        lenient.limits.max_import_errors_reported = 0;
+        lenient.rules.hire_grace_days = 0;
+        lenient.rules.excess_query_ratio = 0.0;
+        lenient.validate().unwrap();
     }
 
     mod hostile {

@@ -100,6 +100,17 @@ impl Keys {
         Ok(Self::from_master(&master))
     }
 
+    /// Writes a new random master secret to `path` (mode 0600) and returns its keys. Never
+    /// replaces an existing file: a database is bound to the key it was created with, so an
+    /// overwritten key would orphan it.
+    pub fn create(path: &Path) -> Result<Self, KeyError> {
+        create_key_file(path).map_err(|source| KeyError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::load(path, false)
+    }
+
     pub fn subject_key(&self, document: &Document) -> SubjectKey {
         let mut hasher = blake3::Hasher::new_keyed(&self.subject);
         hasher.update(document.doc_type().slug().as_bytes());
@@ -194,6 +205,23 @@ mod tests {
             Keys::load(&path, false),
             Err(KeyError::WrongLength { len: 31, .. })
         ));
+    }
+
+    #[test]
+    fn create_writes_a_new_key_and_never_replaces_one() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.key");
+        let created = Keys::create(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let before = std::fs::read(&path).unwrap();
+        assert!(matches!(Keys::create(&path), Err(KeyError::Io { .. })));
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        assert_eq!(
+            created.key_id_hex(),
+            Keys::load(&path, false).unwrap().key_id_hex()
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod bench;
 pub mod certs;
 pub mod check;
 pub mod cli;
@@ -13,6 +14,7 @@ pub mod config;
 pub mod devset;
 pub mod identity;
 pub mod keys;
+pub mod metrics;
 pub mod org;
 pub mod oversight;
 pub mod registry;

@@ -13,12 +13,13 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::api::{
     AlertApi, AppState, AuditApi, CheckApi, OrgApi, OrgDirectory, OversightApi, RegistryApi,
-    ReviewApi, RosterApi,
+    ReviewApi, RevokedCerts, RosterApi,
 };
 use crate::audit::NewEntry;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::keys::Keys;
+use crate::metrics::Metrics;
 use crate::proto;
 use crate::store::Store;
 use crate::tls::{self, PeerStream};
@@ -50,9 +51,12 @@ pub enum ServerError {
 /// A server that is up and listening.
 pub struct RunningServer {
     pub addr: SocketAddr,
+    /// Where `GET /metrics` answers, when metrics are on.
+    pub metrics_addr: Option<SocketAddr>,
     state: Arc<AppState>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), ServerError>>,
+    metrics_task: Option<JoinHandle<()>>,
 }
 
 impl RunningServer {
@@ -73,6 +77,9 @@ impl RunningServer {
                 Ok(())
             }
         };
+        if let Some(metrics) = &self.metrics_task {
+            metrics.abort();
+        }
         self.state.store.close().await;
         served
     }
@@ -111,12 +118,42 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
             tracing::info!(added, "enrolled dev organisations");
         }
     }
+    let first = &config.bootstrap;
+    if !first.operator_uscc.trim().is_empty() {
+        let operator = crate::org::Enrolment::new(
+            &first.operator_uscc,
+            &first.operator_name,
+            crate::org::Role::Operator,
+            &first.operator_region,
+            None,
+            "",
+        )?;
+        if store
+            .enroll_missing(
+                vec![operator],
+                crate::clock::to_micros(now),
+                system_entry("server.bootstrap_operator", "CREATED"),
+            )
+            .await?
+            > 0
+        {
+            tracing::info!(uscc = %first.operator_uscc.trim(), "enrolled the first operator");
+        }
+    }
     let orgs = OrgDirectory::new(store.organisations().await?);
+    let revoked_certs = RevokedCerts::new(
+        store
+            .revoked_certificates()
+            .await?
+            .into_iter()
+            .map(|r| r.fingerprint),
+    );
     let tls_config = tls::server_config(
         &config.client_ca_path(),
         &config.server_cert_path(),
         &config.server_key_path(),
     )?;
+    warn_of_expiry(&[config.client_ca_path(), config.server_cert_path()], now);
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServerError::Bind {
@@ -127,6 +164,20 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         addr: config.listen,
         source,
     })?;
+    let metrics = Arc::new(Metrics::new(config.database_path()));
+    let metrics_listener =
+        match crate::metrics::bind(config.metrics.enabled.then_some(config.metrics.listen)).await {
+            Ok(listener) => listener,
+            Err(source) => {
+                return Err(ServerError::Bind {
+                    addr: config.metrics.listen,
+                    source,
+                });
+            }
+        };
+    let metrics_addr = metrics_listener
+        .as_ref()
+        .and_then(|listener| listener.local_addr().ok());
     store
         .append_audit(NewEntry {
             detail: format!("listen={addr} dev_mode={}", config.dev_mode),
@@ -139,10 +190,16 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         keys,
         clock,
         orgs,
+        revoked_certs,
         limits: config.limits.clone(),
         rules: config.rules.clone(),
         batch_slots: Default::default(),
         alert_bus: tokio::sync::watch::channel(0).0,
+        metrics: Arc::clone(&metrics),
+    });
+    let metrics_task = metrics_listener.map(|listener| {
+        tracing::info!(addr = ?metrics_addr, "metrics on GET /metrics");
+        tokio::spawn(crate::metrics::serve(listener, Arc::clone(&metrics)))
     });
     let (stop, stopped) = oneshot::channel::<()>();
     let connections = accept_loop(
@@ -163,10 +220,48 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
     tracing::info!(%addr, "safehire listening (mTLS, TLS 1.3)");
     Ok(RunningServer {
         addr,
+        metrics_addr,
         state,
         stop: Some(stop),
         task,
+        metrics_task,
     })
+}
+
+/// How long before its end the server's own certificate or CA is worth a warning at start.
+const EXPIRY_WARNING_DAYS: u32 = 30;
+
+/// Logs a warning for each of the server's own certificates (its CA bundle, its certificate)
+/// that has expired or ends within [`EXPIRY_WARNING_DAYS`]: when they run out, every client is
+/// locked out at once. The files were just loaded, so a read failure here only goes unwarned.
+fn warn_of_expiry(paths: &[std::path::PathBuf], now: time::OffsetDateTime) {
+    use crate::certs::expiry::{Standing, summarise_file};
+    for cert in paths
+        .iter()
+        .filter_map(|p| summarise_file(p).ok())
+        .flatten()
+    {
+        let standing = cert.standing(now, EXPIRY_WARNING_DAYS);
+        if standing != Standing::Valid {
+            let not_after = cert
+                .not_after
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default();
+            tracing::warn!(
+                path = %cert.path.display(),
+                kind = cert.kind.label(),
+                subject = %cert.subject,
+                not_after,
+                days_left = cert.days_left(now),
+                "{}",
+                if standing == Standing::Expired {
+                    "certificate has expired"
+                } else {
+                    "certificate expires soon: replace it before then"
+                },
+            );
+        }
+    }
 }
 
 fn build_router(
@@ -230,6 +325,7 @@ fn build_router(
             .await;
     });
     Ok(tonic::transport::Server::builder()
+        .trace_fn(call_span)
         .add_service(health)
         .add_service(reflection)
         .add_service(check)
@@ -240,6 +336,17 @@ fn build_router(
         .add_service(alerts)
         .add_service(reviews)
         .add_service(oversight))
+}
+
+/// Every call runs in a span with its own request id and the method; `authorize` adds the
+/// calling organisation. Log lines inside the call carry all three, and never an identity.
+fn call_span(request: &tonic::codegen::http::Request<()>) -> tracing::Span {
+    tracing::info_span!(
+        "call",
+        request_id = %uuid::Uuid::now_v7(),
+        method = %request.uri().path(),
+        caller = tracing::field::Empty,
+    )
 }
 
 /// Accepts TCP connections and completes TLS handshakes off the accept path; a failed handshake

@@ -354,3 +354,41 @@ async fn health_and_reflection_are_served() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_first_operator_of_an_install_is_enrolled_from_the_configuration() {
+    let mut generator = safehire::synth::Generator::new(7, common::start_time().date());
+    let uscc = generator.uscc();
+    let first = uscc.clone();
+    let mut server = TestServer::start_with(move |c| {
+        c.bootstrap.operator_uscc = first;
+        c.bootstrap.operator_name = "某省人民检察院运维中心".into();
+        c.bootstrap.operator_region = "150000".into();
+    })
+    .await;
+    let operators = || async {
+        let mut stream = server
+            .orgs(Role::Operator)
+            .await
+            .list(proto::ListOrganisationsRequest {
+                role: proto::Role::Operator as i32,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let mut found = Vec::new();
+        while let Some(org) = stream.message().await.unwrap() {
+            found.push(org.uscc);
+        }
+        found
+    };
+    assert!(operators().await.contains(&uscc));
+    server.restart().await;
+    let bootstraps = server
+        .audit_rows()
+        .into_iter()
+        .filter(|r| r.action == "server.bootstrap_operator")
+        .count();
+    assert_eq!(bootstraps, 1, "enrolled once, left alone on the next start");
+}

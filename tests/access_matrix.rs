@@ -122,6 +122,14 @@ async fn call(channel: Channel, rpc: &str) -> Code {
             })
             .await
             .map(drop),
+        "OrganisationService.RevokeCertificate" => Orgs::new(ch)
+            .revoke_certificate(proto::RevokeCertificateRequest::default())
+            .await
+            .map(drop),
+        "OrganisationService.ListRevokedCertificates" => Orgs::new(ch)
+            .list_revoked_certificates(proto::ListRevokedCertificatesRequest {})
+            .await
+            .map(drop),
         "AuditService.Head" => Audit::new(ch).head(proto::HeadRequest {}).await.map(drop),
         "AuditService.Verify" => Audit::new(ch)
             .verify(proto::VerifyRequest::default())

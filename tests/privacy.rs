@@ -132,6 +132,22 @@ async fn no_id_number_or_name_reaches_the_database_the_wal_or_the_logs() {
         })
         .await
         .unwrap();
+    // The metrics after all that traffic: the expected series, and nothing about anyone.
+    let metrics = server.scrape().await;
+    for series in [
+        "safehire_rpc_requests_total{method=\"CheckService.Check\",code=\"OK\"}",
+        "safehire_rpc_requests_total{method=\"CheckService.Check\",code=\"INVALID_ARGUMENT\"}",
+        "safehire_rpc_requests_total{method=\"RosterService.ReplaceRoster\",code=\"OK\"}",
+        "safehire_rpc_duration_seconds_bucket{method=\"CheckService.Check\",le=\"+Inf\"}",
+        "safehire_checks_total{kind=\"recheck\"}",
+        "safehire_alerts_raised_total 1",
+        "safehire_database_bytes{file=\"db\"}",
+    ] {
+        assert!(
+            metrics.contains(series),
+            "metrics lack {series}:\n{metrics}"
+        );
+    }
     // Read the WAL before the clean stop checkpoints it away.
     let wal_path = server.db_path().with_extension("db-wal");
     let wal_live = std::fs::read(&wal_path).unwrap_or_default();
@@ -142,6 +158,13 @@ async fn no_id_number_or_name_reaches_the_database_the_wal_or_the_logs() {
     let wal_after = std::fs::read(&wal_path).unwrap_or_default();
     let logs = common::captured_logs();
     assert!(logs.contains("import finished"), "logs were captured");
+    let employer = server.org(Role::Employer).uscc;
+    assert!(
+        logs.lines().any(|l| l.contains("request_id=")
+            && l.contains("method=/safehire.v1.CheckService/Check")
+            && l.contains(&format!("caller={employer}"))),
+        "log lines of a call carry its request id, method and caller"
+    );
     for (id, name) in &p {
         for needle in [
             id.clone(),
@@ -154,6 +177,7 @@ async fn no_id_number_or_name_reaches_the_database_the_wal_or_the_logs() {
             assert!(!contains(&wal_live, &needle), "WAL holds {needle:?}");
             assert!(!contains(&wal_after, &needle), "WAL holds {needle:?}");
             assert!(!logs.contains(&needle), "logs hold {needle:?}");
+            assert!(!metrics.contains(&needle), "metrics hold {needle:?}");
         }
     }
 }

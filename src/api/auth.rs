@@ -2,7 +2,7 @@
 //! USCC in a SAN URI or the subject CN); its role and status come from the server's own
 //! registry. Every RPC declares the roles that may call it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
 
 use tonic::{Request, Response, Status};
@@ -116,6 +116,14 @@ impl Rpc {
         name: "OrganisationService.List",
         roles: &[Role::Operator, Role::Prosecutor, Role::Bureau],
     };
+    pub const CERT_REVOKE: Rpc = Rpc {
+        name: "OrganisationService.RevokeCertificate",
+        roles: &[Role::Operator],
+    };
+    pub const CERT_LIST_REVOKED: Rpc = Rpc {
+        name: "OrganisationService.ListRevokedCertificates",
+        roles: &[Role::Operator],
+    };
     pub const AUDIT_HEAD: Rpc = Rpc {
         name: "AuditService.Head",
         roles: &[Role::Operator, Role::Prosecutor],
@@ -151,6 +159,8 @@ impl Rpc {
         &Rpc::ORG_SUSPEND,
         &Rpc::ORG_REINSTATE,
         &Rpc::ORG_LIST,
+        &Rpc::CERT_REVOKE,
+        &Rpc::CERT_LIST_REVOKED,
         &Rpc::AUDIT_HEAD,
         &Rpc::AUDIT_VERIFY,
     ];
@@ -192,6 +202,38 @@ impl OrgDirectory {
     }
 }
 
+/// The certificate deny list held in memory and consulted on every call, so that a revocation
+/// takes effect on the next call without a database read per call; like the directory, every
+/// change goes to the database first and then here.
+#[derive(Default)]
+pub struct RevokedCerts {
+    fingerprints: RwLock<HashSet<String>>,
+}
+
+impl RevokedCerts {
+    pub fn new(fingerprints: impl IntoIterator<Item = String>) -> Self {
+        Self {
+            fingerprints: RwLock::new(fingerprints.into_iter().collect()),
+        }
+    }
+
+    /// A poisoned lock still holds every revocation made before the panic, so it is read
+    /// through rather than taken to mean "nothing is revoked".
+    pub fn contains(&self, fingerprint: &str) -> bool {
+        self.fingerprints
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(fingerprint)
+    }
+
+    pub fn insert(&self, fingerprint: String) {
+        self.fingerprints
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(fingerprint);
+    }
+}
+
 impl AppState {
     /// Establishes the caller of `rpc` and checks its role; a refusal is audited before it is
     /// returned. On success, also returns the audit entry template for the call.
@@ -209,6 +251,9 @@ impl AppState {
         if let Some(cert) = peer.and_then(|p| p.cert.as_ref()) {
             entry.cert_fingerprint = cert.fingerprint_sha256.clone();
             entry.caller = cert.uscc_claim.clone().unwrap_or_default();
+        }
+        if !entry.caller.is_empty() {
+            tracing::Span::current().record("caller", entry.caller.as_str());
         }
         match self.identify(peer, rpc) {
             Ok(caller) => {
@@ -234,6 +279,11 @@ impl AppState {
         let cert = peer.cert.as_ref().ok_or_else(|| {
             ApiError::Unauthenticated("a client certificate is required for this service".into())
         })?;
+        if self.revoked_certs.contains(&cert.fingerprint_sha256) {
+            return Err(ApiError::Unauthenticated(
+                "the client certificate has been revoked".into(),
+            ));
+        }
         let uscc = cert.uscc_claim.as_deref().ok_or_else(|| {
             ApiError::Unauthenticated(
                 "the client certificate names no organisation (expected SAN URI urn:uscc:<code> or the code as subject CN)".into(),
@@ -262,8 +312,20 @@ impl AppState {
         })
     }
 
+    /// Counts a finished call by its outcome, timed from its audit entry (to the first message
+    /// for a stream).
+    fn observe(&self, entry: &NewEntry, code: &str) {
+        let took = self.now_micros().saturating_sub(entry.at_micros).max(0);
+        self.metrics.call(
+            &entry.action,
+            code,
+            std::time::Duration::from_micros(took.unsigned_abs()),
+        );
+    }
+
     /// Audits a refused call (durably) and turns the refusal into its status.
     pub async fn refuse(&self, entry: NewEntry, error: ApiError) -> Status {
+        self.observe(&entry, error.audit_outcome());
         let refusal = NewEntry {
             outcome: error.audit_outcome().to_string(),
             detail: error.audit_detail(),
@@ -289,7 +351,11 @@ impl AppState {
         result: Result<R, ApiError>,
     ) -> Result<Response<R>, Status> {
         match result {
-            Ok(reply) => Ok(Response::new(reply)),
+            Ok(reply) => {
+                self.observe(&entry, "OK");
+                tracing::debug!(outcome = "OK", "call answered");
+                Ok(Response::new(reply))
+            }
             Err(e) => Err(self.refuse(entry, e).await),
         }
     }

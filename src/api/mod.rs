@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 pub use alert_service::AlertApi;
 pub use audit_service::{AuditApi, head_to_proto as head_proto};
-pub use auth::{OrgDirectory, Rpc};
+pub use auth::{OrgDirectory, RevokedCerts, Rpc};
 pub use batch::BatchSlots;
 pub use check_service::CheckApi;
 pub use error::ApiError;
@@ -41,11 +41,14 @@ pub struct AppState {
     pub keys: Keys,
     pub clock: Arc<dyn Clock>,
     pub orgs: OrgDirectory,
+    /// Client certificates refused by fingerprint, whoever they name.
+    pub revoked_certs: RevokedCerts,
     pub limits: Limits,
     pub rules: Rules,
     pub batch_slots: batch::BatchSlots,
     /// Bumped after alerts are committed; `WatchAlerts` streams wake on it and read the store.
     pub alert_bus: tokio::sync::watch::Sender<u64>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {
@@ -64,6 +67,7 @@ impl AppState {
 
     /// Wakes the alert watchers after `raised` alerts were committed.
     pub fn alerts_raised(&self, raised: u64) {
+        self.metrics.alerts_raised(raised);
         if raised > 0 {
             self.alert_bus.send_modify(|count| *count += raised);
         }

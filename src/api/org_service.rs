@@ -1,5 +1,6 @@
 //! OrganisationService: operators enrol and suspend organisations (a bureau enrols the units it
-//! supervises); the changes take effect on the next call, without a restart.
+//! supervises) and revoke single client certificates; the changes take effect on the next call,
+//! without a restart.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use crate::audit::NewEntry;
 use crate::org::{Caller, Enrolment, OrgStatus, Role};
 use crate::proto;
 use crate::proto::organisation_service_server::OrganisationService;
+use crate::store::RevokedCert;
 
 const MAX_REASON_CHARS: usize = 200;
 
@@ -166,6 +168,72 @@ impl OrgApi {
         self.state.store.append_audit(entry.clone()).await?;
         Ok(orgs)
     }
+
+    async fn revoke_certificate(
+        &self,
+        caller: &Caller,
+        entry: &mut NewEntry,
+        req: proto::RevokeCertificateRequest,
+    ) -> Result<proto::RevokeCertificateResponse, ApiError> {
+        let fingerprint = crate::certs::parse_fingerprint(&req.fingerprint).ok_or_else(|| {
+            ApiError::invalid(
+                "fingerprint",
+                "64 hex digits: the SHA-256 of the certificate's DER",
+            )
+        })?;
+        if fingerprint == caller.cert_fingerprint {
+            return Err(ApiError::FailedPrecondition(
+                "an operator cannot revoke the certificate it is calling with".into(),
+            ));
+        }
+        let reason = convert::note("reason", &req.reason)?;
+        if reason.is_empty() {
+            return Err(ApiError::invalid("reason", "is required"));
+        }
+        entry.outcome = "REVOKED".into();
+        entry.detail = format!("fingerprint={fingerprint} reason={reason}");
+        let revoked = RevokedCert {
+            fingerprint,
+            revoked_at: self.state.now_micros(),
+            reason,
+        };
+        let (revoked, added) = self
+            .state
+            .store
+            .revoke_certificate(revoked, entry.clone())
+            .await?;
+        self.state.revoked_certs.insert(revoked.fingerprint.clone());
+        Ok(proto::RevokeCertificateResponse {
+            certificate: Some(revoked_to_proto(revoked)),
+            already_revoked: !added,
+        })
+    }
+
+    async fn list_revoked(
+        &self,
+        entry: &mut NewEntry,
+    ) -> Result<proto::ListRevokedCertificatesResponse, ApiError> {
+        let certificates: Vec<proto::RevokedCertificate> = self
+            .state
+            .store
+            .revoked_certificates()
+            .await?
+            .into_iter()
+            .map(revoked_to_proto)
+            .collect();
+        entry.outcome = "OK".into();
+        entry.detail = format!("listed={}", certificates.len());
+        self.state.store.append_audit(entry.clone()).await?;
+        Ok(proto::ListRevokedCertificatesResponse { certificates })
+    }
+}
+
+fn revoked_to_proto(revoked: RevokedCert) -> proto::RevokedCertificate {
+    proto::RevokedCertificate {
+        fingerprint: revoked.fingerprint,
+        revoked_at: Some(convert::timestamp_micros(revoked.revoked_at)),
+        reason: revoked.reason,
+    }
 }
 
 type OrgStream = Pin<Box<dyn Stream<Item = Result<proto::Organisation, Status>> + Send>>;
@@ -219,5 +287,28 @@ impl OrganisationService for OrgApi {
         let orgs = self.state.finish(entry, result).await?.into_inner();
         let stream: OrgStream = Box::pin(tokio_stream::iter(orgs.into_iter().map(Ok)));
         Ok(Response::new(stream))
+    }
+
+    async fn revoke_certificate(
+        &self,
+        request: Request<proto::RevokeCertificateRequest>,
+    ) -> Result<Response<proto::RevokeCertificateResponse>, Status> {
+        let (caller, mut entry) = self.state.authorize(&request, &Rpc::CERT_REVOKE).await?;
+        let result = self
+            .revoke_certificate(&caller, &mut entry, request.into_inner())
+            .await;
+        self.state.finish(entry, result).await
+    }
+
+    async fn list_revoked_certificates(
+        &self,
+        request: Request<proto::ListRevokedCertificatesRequest>,
+    ) -> Result<Response<proto::ListRevokedCertificatesResponse>, Status> {
+        let (_, mut entry) = self
+            .state
+            .authorize(&request, &Rpc::CERT_LIST_REVOKED)
+            .await?;
+        let result = self.list_revoked(&mut entry).await;
+        self.state.finish(entry, result).await
     }
 }

@@ -13,10 +13,12 @@ use crate::org::Caller;
 use crate::proto;
 use crate::proto::registry_service_server::RegistryService;
 use crate::registry::{HashedRecord, parse_date, validate_source_ref};
-use crate::store::RecordFlag;
+use crate::store::{ImportOrder, RecordFlag};
 
-/// Rows handed to the writer at a time while an import streams in.
-const STAGE_BATCH: usize = 2_000;
+/// Rows handed to the writer at a time while an import streams in: each hand-off is a job in a
+/// group commit, so fewer, larger ones cost less (at 2,000 a 1,000,000-record import was 500
+/// jobs); 10,000 hashed records are about 2 MiB.
+const STAGE_BATCH: usize = 10_000;
 
 pub struct RegistryApi {
     state: Arc<AppState>,
@@ -67,7 +69,7 @@ impl RegistryApi {
             ..Default::default()
         };
         let mut pending: Vec<(u64, HashedRecord)> = Vec::with_capacity(STAGE_BATCH);
-        let mut staged_seq = 0u64;
+        let mut order = ImportOrder::default();
         let received = loop {
             let chunk = match stream.next().await {
                 None => break Ok(()),
@@ -89,10 +91,7 @@ impl RegistryApi {
             for record in &chunk.records {
                 summary.received += 1;
                 match self.hash_record(record, today) {
-                    Ok(hashed) => {
-                        staged_seq += 1;
-                        pending.push((staged_seq, hashed));
-                    }
+                    Ok(hashed) => pending.push((order.key(&hashed), hashed)),
                     Err(ApiError::InvalidArgument { field, reason }) => {
                         summary.rejected += 1;
                         if summary.errors.len() < state.limits.max_import_errors_reported {

@@ -420,6 +420,9 @@ async fn recheck_members(
             })
             .collect();
         let recorded = state.store.record_checks(checks).await?;
+        state
+            .metrics
+            .checked(crate::metrics::CheckKind::Recheck, recorded.len() as u64);
         for (member, (entry, review)) in members.into_iter().zip(recorded) {
             let outcome = Outcome::parse(&entry.body.outcome).unwrap_or(Outcome::NoRecord);
             summary.members += 1;

@@ -58,13 +58,25 @@ impl ConnectArgs {
                 )
             }
         };
+        self.open(Some(Identity::from_pem(read(&cert)?, read(&key)?)))
+            .await
+    }
+
+    /// Opens a channel without a client certificate: enough for the health service, which
+    /// answers before any caller is identified (a probe is no organisation).
+    pub async fn connect_anonymous(&self) -> Result<Channel, CliError> {
+        self.open(None).await
+    }
+
+    async fn open(&self, identity: Option<Identity>) -> Result<Channel, CliError> {
         let ca = self
             .ca
             .clone()
             .unwrap_or_else(|| self.certs_dir.join("ca.pem"));
-        let mut tls = ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(read(&ca)?))
-            .identity(Identity::from_pem(read(&cert)?, read(&key)?));
+        let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read(&ca)?));
+        if let Some(identity) = identity {
+            tls = tls.identity(identity);
+        }
         if let Some(name) = &self.tls_server_name {
             tls = tls.domain_name(name.clone());
         }

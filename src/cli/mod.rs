@@ -4,11 +4,15 @@
 mod alerts_cmd;
 mod audit_cmd;
 mod batch_cmd;
+mod bench_cmd;
 mod certs_cmd;
 mod check_cmd;
 mod client;
+mod config_cmd;
 pub mod exit;
 mod gen_cmd;
+mod health_cmd;
+mod keys_cmd;
 mod moment;
 mod org_cmd;
 mod org_import;
@@ -66,12 +70,23 @@ pub enum Command {
     /// Legal supervision: compliance reports (prosecutor; a bureau for its own units).
     #[command(subcommand)]
     Oversight(oversight_cmd::OversightCommand),
-    /// Certificates: the dev set.
+    /// Certificates: the dev set, organisations' certificates from the operator CA, revocation
+    /// (operator) and expiry.
     #[command(subcommand)]
     Certs(certs_cmd::CertsCommand),
     /// Synthetic, fictitious data for tests, demos and benchmarks.
     #[command(subcommand)]
     Gen(gen_cmd::GenCommand),
+    /// The benchmark suite: starts its own servers, prints every figure against its target.
+    Bench(bench_cmd::BenchArgs),
+    /// Configuration files: check one before a start.
+    #[command(subcommand)]
+    Config(config_cmd::ConfigCommand),
+    /// The master secret: create one, print its key id (never the secret).
+    #[command(subcommand)]
+    Keys(keys_cmd::KeysCommand),
+    /// Is the server serving? Needs only the CA (--ca), no client certificate: for probes.
+    Health(health_cmd::HealthArgs),
 }
 
 /// A failure of a command: one line for the user and the exit code that goes with it.
@@ -140,8 +155,12 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Org(cmd) => org_cmd::run(&cli.connect, cmd, json).await,
         Command::Audit(cmd) => audit_cmd::run(&cli.connect, cmd, json).await,
         Command::Oversight(cmd) => oversight_cmd::run(&cli.connect, cmd, json).await,
-        Command::Certs(cmd) => certs_cmd::run(cmd),
+        Command::Certs(cmd) => certs_cmd::run(&cli.connect, cmd, json).await,
         Command::Gen(cmd) => gen_cmd::run(cmd),
+        Command::Bench(args) => bench_cmd::run(args, json).await,
+        Command::Config(cmd) => config_cmd::run(cmd, json),
+        Command::Keys(cmd) => keys_cmd::run(cmd, json),
+        Command::Health(args) => health_cmd::run(&cli.connect, args, json).await,
     }
 }
 

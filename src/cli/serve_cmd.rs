@@ -24,7 +24,8 @@ pub struct ServeArgs {
 }
 
 pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
-    let mut config = Config::load(args.config.as_deref(), std::env::vars())
+    let settings = crate::config::process_settings().map_err(|e| CliError::usage(e.to_string()))?;
+    let mut config = Config::load(args.config.as_deref(), settings)
         .map_err(|e| CliError::usage(e.to_string()))?;
     if let Some(listen) = args.listen {
         config.listen = listen;
@@ -32,11 +33,17 @@ pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
     if let Some(dir) = args.data_dir {
         config.data_dir = dir;
     }
+    config
+        .validate()
+        .map_err(|e| CliError::new(exit::INVALID_INPUT, e.to_string()))?;
     init_logging(config.log_format);
     let server = crate::server::start(config, Arc::new(SystemClock))
         .await
         .map_err(|e| CliError::new(exit::FAILED, e.to_string()))?;
     let addr = server.addr;
+    if let Some(metrics) = server.metrics_addr {
+        eprintln!("safehire metrics on http://{metrics}/metrics");
+    }
     eprintln!("safehire listening on {addr} (mTLS); Ctrl-C to stop");
     shutdown_signal().await;
     tracing::info!("stopping: draining calls and flushing the audit log");

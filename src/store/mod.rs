@@ -4,8 +4,10 @@
 mod alerts;
 mod audit_sql;
 mod batches;
+mod certs;
 mod checkpoint;
 mod checks;
+mod import_order;
 mod orgs;
 mod oversight;
 mod records;
@@ -21,6 +23,8 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use alerts::{AlertRow, AlertViewer};
 pub use batches::{BatchState, Recorded, RowAnswer};
+pub use certs::RevokedCert;
+pub use import_order::ImportOrder;
 pub use oversight::AuditFilter;
 pub use records::{FlagChange, ImportCounts, RecordFlag};
 pub use reviews::{ReviewRow, ReviewViewer};
@@ -125,6 +129,23 @@ impl Store {
             .clone()
             .ok_or(StoreError::WriterGone)?;
         writer.run(job).await
+    }
+
+    /// Like [`Store::write`], in a transaction of its own: for a job that changes so much that
+    /// keeping a savepoint for it (the originals of every page it touches) would cost more
+    /// memory than rolling the transaction back.
+    pub async fn write_alone<T, F>(&self, job: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut WriteCtx<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let writer = self
+            .writer
+            .read()
+            .await
+            .clone()
+            .ok_or(StoreError::WriterGone)?;
+        writer.run_alone(job).await
     }
 
     /// Runs `job` on a read connection, off the async threads.
@@ -506,8 +527,10 @@ impl Store {
         audit: NewEntry,
         summarise: impl FnOnce(&ImportCounts) -> NewEntry + Send + 'static,
     ) -> Result<ImportCounts, StoreError> {
-        self.write(move |ctx| records::finish_import(ctx, &import_id, at_micros, &audit, summarise))
-            .await
+        self.write_alone(move |ctx| {
+            records::finish_import(ctx, &import_id, at_micros, &audit, summarise)
+        })
+        .await
     }
 
     pub async fn set_record_flag(
@@ -583,6 +606,34 @@ impl Store {
             };
             ctx.audit(NewEntry { outcome, ..audit })?;
             Ok(org)
+        })
+        .await
+    }
+
+    // ---- certificates ----
+
+    /// The certificate deny list, oldest first.
+    pub async fn revoked_certificates(&self) -> Result<Vec<RevokedCert>, StoreError> {
+        self.read(certs::all).await
+    }
+
+    /// Puts a certificate on the deny list and audits it in the same transaction (outcome
+    /// `UNCHANGED` when it was listed already). Returns the entry as it stands and whether it
+    /// is new.
+    pub async fn revoke_certificate(
+        &self,
+        revoked: RevokedCert,
+        audit: NewEntry,
+    ) -> Result<(RevokedCert, bool), StoreError> {
+        self.write(move |ctx| {
+            let (stored, added) = certs::insert(ctx.conn, &revoked)?;
+            let outcome = if added {
+                audit.outcome.clone()
+            } else {
+                "UNCHANGED".into()
+            };
+            ctx.audit(NewEntry { outcome, ..audit })?;
+            Ok((stored, added))
         })
         .await
     }

@@ -63,13 +63,14 @@ fn bump_version(conn: &Connection) -> Result<u64, StoreError> {
 }
 
 /// Parks a chunk of an import until the import finishes; nothing in it is visible to checks.
+/// Each row comes with its staging key (see [`super::ImportOrder`]), the order of publication.
 pub fn stage(
     conn: &Connection,
     import_id: &str,
     rows: &[(u64, HashedRecord)],
 ) -> Result<(), StoreError> {
     let mut stmt = conn.prepare_cached(
-        "INSERT OR REPLACE INTO import_staging
+        "INSERT INTO import_staging
              (import_id, row, source_ref, subject, name_tag, category, kind, decided_on, sealed)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
@@ -126,7 +127,8 @@ pub fn finish_import(
         ..ImportCounts::default()
     };
     // Walk the staged rows with a cursor while writing records: SQLite allows it on one
-    // connection, and it keeps a million-row import out of memory.
+    // connection, and it keeps a million-row import out of memory. Key order is the order
+    // `ImportOrder` chose: by slice of the subject index, a repeated reference last.
     let conn = ctx.conn;
     let mut stmt = conn.prepare_cached(
         "SELECT source_ref, subject, name_tag, category, kind, decided_on, sealed
@@ -134,11 +136,13 @@ pub fn finish_import(
     )?;
     let mut rows = stmt.query([import_id])?;
     let mut applies_anew = Vec::new();
+    // Alerts need someone on a roster: with no roster at all, no record needs the probe.
+    let any_roster = any_roster(conn)?;
     while let Some(row) = rows.next()? {
         let source_ref: String = row.get(0)?;
         let record = HashedRowBytes {
-            subject: blob32(row, 1)?,
-            name_tag: blob32(row, 2)?,
+            subject: hash_column(row, 1)?,
+            name_tag: hash_column(row, 2)?,
             category: row.get(3)?,
             kind: row.get(4)?,
             decided_on: row.get(5)?,
@@ -146,7 +150,7 @@ pub fn finish_import(
             revoked: false,
         };
         let (effect, newly_applies) = upsert(conn, &source_ref, &record, version, at_micros)?;
-        if newly_applies {
+        if newly_applies && any_roster && ever_on_a_roster(conn, &record.subject)? {
             applies_anew.push(SubjectKey(record.subject));
         }
         match effect {
@@ -183,6 +187,32 @@ pub fn finish_import(
     Ok(counts)
 }
 
+/// Whether anyone was ever declared with `subject`. Only such subjects can raise alerts, and
+/// this one index probe keeps the import from running the alert query (which SQLite prepares
+/// anew on every run) for each record, and from holding a list as long as the import.
+fn ever_on_a_roster(conn: &Connection, subject: &[u8; 32]) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM roster_members WHERE subject = ?1)")?
+        .query_row([subject.as_slice()], |row| row.get(0))?)
+}
+
+fn any_roster(conn: &Connection) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM roster_members)")?
+        .query_row([], |row| row.get(0))?)
+}
+
+/// A 32-byte hash column read in place (as [`blob32`] does, without copying it to the heap
+/// first: publishing reads two per record); a wrong length reads as all-ones.
+fn hash_column(row: &rusqlite::Row<'_>, index: usize) -> Result<[u8; 32], rusqlite::Error> {
+    Ok(row
+        .get_ref(index)?
+        .as_blob()
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok())
+        .unwrap_or([0xff; 32]))
+}
+
 struct HashedRowBytes {
     subject: [u8; 32],
     name_tag: [u8; 32],
@@ -195,7 +225,8 @@ struct HashedRowBytes {
 }
 
 /// Creates or updates a record; also says whether it now applies to its subject where it did
-/// not before (new, unsealed, or moved to another subject), which raises alerts.
+/// not before (new, unsealed, or moved to another subject), which raises alerts. The insert is
+/// tried first: most imported records are new, and a new one then costs no separate lookup.
 fn upsert(
     conn: &Connection,
     source_ref: &str,
@@ -203,7 +234,28 @@ fn upsert(
     version: u64,
     at_micros: i64,
 ) -> Result<(ImportEffect, bool), StoreError> {
-    let existing = conn
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO records (source_ref, subject, name_tag, category, kind, decided_on,
+                                  sealed, revoked, version, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?9)
+             ON CONFLICT (source_ref) DO NOTHING",
+        )?
+        .execute(params![
+            source_ref,
+            r.subject.as_slice(),
+            r.name_tag.as_slice(),
+            r.category,
+            r.kind,
+            r.decided_on,
+            r.sealed,
+            to_i64(version),
+            at_micros,
+        ])?;
+    if inserted == 1 {
+        return Ok((ImportEffect::Created, !r.sealed));
+    }
+    let old = conn
         .prepare_cached(
             "SELECT subject, name_tag, category, kind, decided_on, sealed, revoked
              FROM records WHERE source_ref = ?1",
@@ -218,34 +270,20 @@ fn upsert(
                 sealed: row.get(5)?,
                 revoked: row.get(6)?,
             })
-        })
-        .optional()?;
-    let (effect, newly_applies) = match existing {
-        None => (ImportEffect::Created, !r.sealed),
-        Some(old)
-            if old.subject == r.subject
-                && old.name_tag == r.name_tag
-                && old.category == r.category
-                && old.kind == r.kind
-                && old.decided_on == r.decided_on
-                && old.sealed == r.sealed =>
-        {
-            return Ok((ImportEffect::Unchanged, false));
-        }
-        Some(old) => (
-            ImportEffect::Updated,
-            !r.sealed && !old.revoked && (old.sealed || old.subject != r.subject),
-        ),
-    };
+        })?;
+    if old.subject == r.subject
+        && old.name_tag == r.name_tag
+        && old.category == r.category
+        && old.kind == r.kind
+        && old.decided_on == r.decided_on
+        && old.sealed == r.sealed
+    {
+        return Ok((ImportEffect::Unchanged, false));
+    }
     conn.prepare_cached(
-        "INSERT INTO records (source_ref, subject, name_tag, category, kind, decided_on, sealed,
-                              revoked, version, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?9)
-         ON CONFLICT (source_ref) DO UPDATE SET
-             subject = excluded.subject, name_tag = excluded.name_tag,
-             category = excluded.category, kind = excluded.kind,
-             decided_on = excluded.decided_on, sealed = excluded.sealed,
-             version = excluded.version, updated_at = excluded.updated_at",
+        "UPDATE records SET subject = ?2, name_tag = ?3, category = ?4, kind = ?5,
+                            decided_on = ?6, sealed = ?7, version = ?8, updated_at = ?9
+         WHERE source_ref = ?1",
     )?
     .execute(params![
         source_ref,
@@ -258,7 +296,8 @@ fn upsert(
         to_i64(version),
         at_micros,
     ])?;
-    Ok((effect, newly_applies))
+    let newly_applies = !r.sealed && !old.revoked && (old.sealed || old.subject != r.subject);
+    Ok((ImportEffect::Updated, newly_applies))
 }
 
 /// A flag a registrar sets on a record by its source reference.

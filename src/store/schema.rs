@@ -182,6 +182,15 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX reviews_employer ON reviews (employer, id);
     ",
+    // 5: the certificate deny list: a leaked certificate is refused by its SHA-256
+    // fingerprint (lower-case hex of the DER) without suspending its organisation.
+    "
+    CREATE TABLE revoked_certs (
+        fingerprint TEXT PRIMARY KEY,
+        revoked_at  INTEGER NOT NULL,
+        reason      TEXT NOT NULL
+    ) STRICT;
+    ",
 ];
 
 /// Brings the schema up to date; refuses a database written by a newer safehire.

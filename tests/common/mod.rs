@@ -56,6 +56,7 @@ impl Write for CaptureWriter {
 pub struct TestServer {
     pub server: Option<RunningServer>,
     pub addr: std::net::SocketAddr,
+    pub metrics_addr: Option<std::net::SocketAddr>,
     pub dir: tempfile::TempDir,
     pub clock: ManualClock,
     pub config: Config,
@@ -81,6 +82,10 @@ impl TestServer {
                 dev_dir: dir.path().join("certs"),
                 ..Default::default()
             },
+            metrics: safehire::config::MetricsConfig {
+                enabled: true,
+                listen: "127.0.0.1:0".parse().unwrap(),
+            },
             ..Config::default()
         };
         let mut config = config;
@@ -91,6 +96,7 @@ impl TestServer {
             .expect("server starts");
         TestServer {
             addr: server.addr,
+            metrics_addr: server.metrics_addr,
             server: Some(server),
             dir,
             clock,
@@ -105,6 +111,7 @@ impl TestServer {
             .await
             .expect("server restarts");
         self.addr = server.addr;
+        self.metrics_addr = server.metrics_addr;
         self.server = Some(server);
     }
 
@@ -220,6 +227,21 @@ impl TestServer {
         role: Role,
     ) -> proto::review_service_client::ReviewServiceClient<Channel> {
         proto::review_service_client::ReviewServiceClient::new(self.channel(role).await)
+    }
+
+    /// The metrics endpoint's text, fetched with a bare HTTP/1.1 GET.
+    pub async fn scrape(&self) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.metrics_addr.expect("metrics are on");
+        let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+        socket
+            .write_all(b"GET /metrics HTTP/1.1\r\nhost: localhost\r\n\r\n")
+            .await
+            .unwrap();
+        let mut response = String::new();
+        socket.read_to_string(&mut response).await.unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        response
     }
 
     /// Stops the server cleanly (drains, flushes the audit log).

@@ -19,23 +19,35 @@ impl Drop for Serve {
 
 /// Starts `safehire serve` in `dir` on a free port and returns it with its address.
 pub fn serve(dir: &Path) -> (Serve, String) {
+    let (serve, url, _) = serve_with_metrics(dir);
+    (serve, url)
+}
+
+/// Starts `safehire serve` in `dir` with the gRPC port and the metrics port both free ones;
+/// returns it with both addresses (the second as the URL of `/metrics`).
+pub fn serve_with_metrics(dir: &Path) -> (Serve, String, String) {
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .current_dir(dir)
         .env("RUST_LOG", "warn")
+        .env("SAFEHIRE_METRICS__LISTEN", "127.0.0.1:0")
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
+    let mut metrics = String::new();
     let addr = loop {
         let line = lines.next().expect("server printed its address").unwrap();
+        if let Some(rest) = line.strip_prefix("safehire metrics on ") {
+            metrics = rest.split_whitespace().next().unwrap().to_string();
+        }
         if let Some(rest) = line.strip_prefix("safehire listening on ") {
             break rest.split_whitespace().next().unwrap().to_string();
         }
     };
     std::thread::spawn(move || for _ in lines {});
-    (Serve(child), format!("https://{addr}"))
+    (Serve(child), format!("https://{addr}"), metrics)
 }
 
 /// Runs a client command in `dir` against `server`.

@@ -1,0 +1,66 @@
+#!/bin/sh
+# Online backup of the safehire database, safe while the server runs and writes:
+#
+#     safehire-backup.sh [DATABASE] [BACKUP_FOLDER]
+#
+# VACUUM INTO copies the database inside one read transaction: a consistent snapshot taken
+# without pausing the writer. (sqlite3's .backup starts over whenever another process commits,
+# and under steady load may never finish.) The copy's audit hash chain is verified with
+# `safehire audit verify --db` before it is kept, and the newest BACKUP_KEEP copies are kept.
+#
+# The master key is NOT in the copy, by design: back it up separately (deploy/KEYS.md). A
+# database without its key can be audited but never answers a check again.
+#
+# Needs: sqlite3 (3.27 or newer), safehire, coreutils. Environment: BACKUP_KEEP (default 14),
+# BACKUP_SAFEHIRE (the safehire binary, default: safehire on PATH).
+set -eu
+
+db=${1:-/var/lib/safehire/safehire.db}
+dest=${2:-/var/lib/safehire-backup}
+keep=${BACKUP_KEEP:-14}
+safehire=${BACKUP_SAFEHIRE:-safehire}
+
+case $keep in
+'' | *[!0-9]* | 0)
+    echo "safehire-backup: BACKUP_KEEP must be a whole number of at least 1" >&2
+    exit 2
+    ;;
+esac
+[ -f "$db" ] || {
+    echo "safehire-backup: no database at $db" >&2
+    exit 1
+}
+
+umask 077
+mkdir -p "$dest"
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+partial="$dest/.safehire-$stamp.db.partial"
+final="$dest/safehire-$stamp.db"
+case $partial in
+*\'*)
+    echo "safehire-backup: the backup folder must not contain a single quote" >&2
+    exit 2
+    ;;
+esac
+if [ -e "$final" ]; then
+    echo "safehire-backup: $final already exists (two runs in one second?)" >&2
+    exit 1
+fi
+trap 'rm -f "$partial"' EXIT
+
+sqlite3 -bail -cmd ".timeout 10000" "$db" "VACUUM INTO '$partial'"
+"$safehire" audit verify --db "$partial"
+sync "$partial"
+mv "$partial" "$final"
+sync "$dest"
+trap - EXIT
+echo "safehire-backup: wrote $final"
+
+# Keep the newest $keep copies: the glob sorts by name, which is by time.
+set -- "$dest"/safehire-[0-9]*T[0-9]*Z.db
+count=$#
+for old in "$@"; do
+    [ "$count" -gt "$keep" ] || break
+    rm -f -- "$old"
+    count=$((count - 1))
+done

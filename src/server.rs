@@ -175,6 +175,10 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
                 });
             }
         };
+    let observed = Arc::clone(&metrics);
+    store
+        .observe_commits(Box::new(move |took, jobs| observed.commit(took, jobs)))
+        .await;
     let metrics_addr = metrics_listener
         .as_ref()
         .and_then(|listener| listener.local_addr().ok());

@@ -141,6 +141,7 @@ async fn no_id_number_or_name_reaches_the_database_the_wal_or_the_logs() {
         "safehire_rpc_duration_seconds_bucket{method=\"CheckService.Check\",le=\"+Inf\"}",
         "safehire_checks_total{kind=\"recheck\"}",
         "safehire_alerts_raised_total 1",
+        "safehire_audit_commit_jobs_bucket{le=\"+Inf\"}",
         "safehire_database_bytes{file=\"db\"}",
     ] {
         assert!(

@@ -75,6 +75,9 @@ impl ServerProcess {
             // The client's own setting would be an unknown key to the server's configuration.
             .env_remove("SAFEHIRE_SERVER")
             .env("SAFEHIRE_LOG_FORMAT", "json")
+            // A free port for the metrics listener, so that a server already running here
+            // (on the default port) does not stop the suite.
+            .env("SAFEHIRE_METRICS__LISTEN", "127.0.0.1:0")
             .env("RUST_LOG", "warn,safehire::store::writer=info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -116,6 +116,13 @@ impl Store {
         &self.path
     }
 
+    /// Tells `observer` of every durable commit from now on (the server's metrics).
+    pub async fn observe_commits(&self, observer: writer::CommitObserver) {
+        if let Some(writer) = self.writer.read().await.as_ref() {
+            writer.observe_commits(observer);
+        }
+    }
+
     /// Runs `job` in the writer's next group commit; resolves once it is durable.
     pub async fn write<T, F>(&self, job: F) -> Result<T, StoreError>
     where

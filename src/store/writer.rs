@@ -3,6 +3,7 @@
 //! fsync covers many audit entries, and no job's result is released before its commit is
 //! durable.
 
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 
 use rusqlite::Connection;
@@ -64,23 +65,44 @@ pub struct WriterStats {
     pub commit_micros: u64,
 }
 
+/// Told of every durable commit: how long COMMIT took and how many jobs it carried (metrics).
+pub type CommitObserver = Box<dyn Fn(std::time::Duration, usize) + Send + Sync>;
+
+/// The writer's life figures and whoever watches each commit.
+struct Tally {
+    stats: WriterStats,
+    observer: Arc<OnceLock<CommitObserver>>,
+}
+
 pub struct Writer {
     jobs: Option<mpsc::Sender<Queued>>,
     thread: Option<JoinHandle<WriterStats>>,
+    observer: Arc<OnceLock<CommitObserver>>,
 }
 
 impl Writer {
     pub fn start(conn: Connection, chain: Chain) -> Result<Self, StoreError> {
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let (jobs, queue) = mpsc::channel(QUEUE_DEPTH);
+        let observer = Arc::new(OnceLock::new());
+        let tally = Tally {
+            stats: WriterStats::default(),
+            observer: Arc::clone(&observer),
+        };
         let thread = std::thread::Builder::new()
             .name("safehire-writer".into())
-            .spawn(move || run(conn, chain, queue))
+            .spawn(move || run(conn, chain, queue, tally))
             .map_err(StoreError::Thread)?;
         Ok(Self {
             jobs: Some(jobs),
             thread: Some(thread),
+            observer,
         })
+    }
+
+    /// Sets who is told of every commit from now on (once; later calls are ignored).
+    pub fn observe_commits(&self, observer: CommitObserver) {
+        let _ = self.observer.set(observer);
     }
 
     /// Runs `job` in the next transaction; resolves once that transaction is durable. A job that
@@ -149,8 +171,12 @@ impl Drop for Writer {
     }
 }
 
-fn run(conn: Connection, mut chain: Chain, mut queue: mpsc::Receiver<Queued>) -> WriterStats {
-    let mut stats = WriterStats::default();
+fn run(
+    conn: Connection,
+    mut chain: Chain,
+    mut queue: mpsc::Receiver<Queued>,
+    mut stats: Tally,
+) -> WriterStats {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_JOBS_PER_COMMIT);
     let mut next = queue.blocking_recv();
     while let Some(first) = next.take() {
@@ -166,7 +192,7 @@ fn run(conn: Connection, mut chain: Chain, mut queue: mpsc::Receiver<Queued>) ->
             next = queue.blocking_recv();
         }
     }
-    stats
+    stats.stats
 }
 
 /// Adds the queued jobs to `batch`, giving up the CPU while that brings more (see
@@ -198,12 +224,7 @@ fn exec(conn: &Connection, sql: &str) -> Result<(), rusqlite::Error> {
 
 /// Runs a batch of jobs in one transaction. A job whose transaction could not even begin is
 /// dropped unrun, which its caller sees as `NotWritten`.
-fn commit_batch(
-    conn: &Connection,
-    chain: &mut Chain,
-    batch: &mut Vec<Job>,
-    stats: &mut WriterStats,
-) {
+fn commit_batch(conn: &Connection, chain: &mut Chain, batch: &mut Vec<Job>, stats: &mut Tally) {
     let chain_before = *chain;
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         tracing::error!(error = %e, jobs = batch.len(), "writer could not begin a transaction");
@@ -237,7 +258,7 @@ fn commit_batch(
 
 /// Runs one job in a transaction of its own: committed when it succeeds, rolled back whole
 /// when it fails (its caller then sees the job's own error).
-fn commit_alone(conn: &Connection, chain: &mut Chain, job: Job, stats: &mut WriterStats) {
+fn commit_alone(conn: &Connection, chain: &mut Chain, job: Job, stats: &mut Tally) {
     let chain_before = *chain;
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         tracing::error!(error = %e, "writer could not begin a transaction");
@@ -262,7 +283,7 @@ fn commit(
     conn: &Connection,
     chain: &mut Chain,
     chain_before: Chain,
-    stats: &mut WriterStats,
+    stats: &mut Tally,
     jobs: usize,
 ) -> Result<(), String> {
     let started = std::time::Instant::now();
@@ -272,10 +293,15 @@ fn commit(
         e.to_string()
     });
     if committed.is_ok() {
-        stats.commits += 1;
-        stats.jobs += jobs as u64;
-        stats.audit_entries += chain.head().seq - chain_before.head().seq;
-        stats.commit_micros += u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let took = started.elapsed();
+        let figures = &mut stats.stats;
+        figures.commits += 1;
+        figures.jobs += jobs as u64;
+        figures.audit_entries += chain.head().seq - chain_before.head().seq;
+        figures.commit_micros += u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        if let Some(observe) = stats.observer.get() {
+            observe(took, jobs);
+        }
     }
     committed
 }

@@ -273,7 +273,9 @@ impl Store {
         at_micros: i64,
         summarise: impl FnOnce(&RosterCounts) -> NewEntry + Send + 'static,
     ) -> Result<RosterCounts, StoreError> {
-        self.write(move |ctx| {
+        // Its own transaction, like an import's publication: a whole staff file changes many
+        // pages, which a savepoint inside a group commit would keep a second copy of in memory.
+        self.write_alone(move |ctx| {
             rosters::apply(
                 ctx, &upload, &employer, change, &today, at_micros, summarise,
             )

@@ -8,6 +8,7 @@ mod checks;
 mod data;
 mod import;
 mod load;
+pub mod oversight;
 mod report;
 mod server;
 
@@ -41,6 +42,10 @@ pub struct Settings {
     pub large_index: u64,
     pub import_records: u64,
     pub bulk_rows: u64,
+    /// Run the single-check, scaling, bulk, import and memory scenarios.
+    pub core: bool,
+    /// The legal-supervision scenario: units, their rosters and their checks (none: skipped).
+    pub oversight: oversight::Scale,
     /// Pin the server to core 0 and this process to core 1 (when there are two cores).
     pub pin: bool,
     /// Where the servers' data goes; a temporary folder, removed afterwards, when `None`.
@@ -58,6 +63,12 @@ impl Settings {
             large_index: 10_000_000,
             import_records: 1_000_000,
             bulk_rows: 1_000_000,
+            core: true,
+            oversight: oversight::Scale {
+                units: 10_000,
+                members_per_unit: 100,
+                checks: 5_000_000,
+            },
             pin: true,
             work_dir: None,
         }
@@ -71,6 +82,11 @@ impl Settings {
             large_index: 300_000,
             import_records: 100_000,
             bulk_rows: 100_000,
+            oversight: oversight::Scale {
+                units: 1_000,
+                members_per_unit: 100,
+                checks: 500_000,
+            },
             ..Self::full()
         }
     }
@@ -114,13 +130,46 @@ pub async fn run(settings: Settings, progress: impl Fn(&str)) -> Result<Report, 
         work_dir: work.path.clone(),
         core: server_core,
     };
+    let core = if settings.core {
+        Some(core(&settings, &launch, &work, &say).await?)
+    } else {
+        None
+    };
+    let oversight = if settings.oversight.units > 0 {
+        Some(supervision(&settings, &launch, &work, &say).await?)
+    } else {
+        None
+    };
+
+    Ok(Report {
+        date: time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        machine: report::Machine {
+            cpu: cpu_model(),
+            cores,
+            pinning,
+        },
+        core,
+        oversight,
+        elapsed_seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Single checks, index scaling, bulk, import and memory.
+async fn core(
+    settings: &Settings,
+    launch: &Launch,
+    work: &WorkDir,
+    say: &impl Fn(String),
+) -> Result<report::Core, BenchError> {
     let small_dir = work.path.join("index-small");
     let large_dir = work.path.join("index-large");
     let phases = settings.phases();
     let mut memory = Vec::new();
 
     // The small index.
-    let server = ServerProcess::start(&launch, &small_dir).await?;
+    let server = ServerProcess::start(launch, &small_dir).await?;
     import::import(&server, 0..settings.small_index).await?;
     server.stop().await?;
     say(format!(
@@ -131,7 +180,7 @@ pub async fn run(settings: Settings, progress: impl Fn(&str)) -> Result<Report, 
     // Single checks against their ceiling, one server per concurrency.
     let mut check_rows = Vec::new();
     for &concurrency in &settings.concurrencies {
-        let server = ServerProcess::start(&launch, &small_dir).await?;
+        let server = ServerProcess::start(launch, &small_dir).await?;
         let baseline = checks::health(&server, concurrency, phases).await?;
         let checked = checks::checks(&server, concurrency, phases, settings.small_index).await?;
         let stopped = server.stop().await?;
@@ -150,7 +199,7 @@ pub async fn run(settings: Settings, progress: impl Fn(&str)) -> Result<Report, 
     }
 
     // A whole staff file in one batch, then the same work in process.
-    let server = ServerProcess::start(&launch, &small_dir).await?;
+    let server = ServerProcess::start(launch, &small_dir).await?;
     let batch = bulk::check_batch(&server, settings.bulk_rows, settings.small_index).await?;
     let stopped = server.stop().await?;
     let floor = bulk::in_process(&small_dir, settings.bulk_rows, settings.small_index).await?;
@@ -178,7 +227,7 @@ pub async fn run(settings: Settings, progress: impl Fn(&str)) -> Result<Report, 
     };
 
     // Import into an empty registry, then fill the large index with more of the same.
-    let server = ServerProcess::start(&launch, &large_dir).await?;
+    let server = ServerProcess::start(launch, &large_dir).await?;
     let first_size = settings.import_records.min(settings.large_index).max(1);
     let first = import::import(&server, 0..first_size).await?;
     say(format!(
@@ -217,10 +266,10 @@ pub async fn run(settings: Settings, progress: impl Fn(&str)) -> Result<Report, 
 
     // Index scaling: the small and the large index back to back, on a settled disk.
     let concurrency = settings.concurrencies.iter().copied().max().unwrap_or(1);
-    let server = ServerProcess::start(&launch, &small_dir).await?;
+    let server = ServerProcess::start(launch, &small_dir).await?;
     let small = checks::checks(&server, concurrency, phases, settings.small_index).await?;
     server.stop().await?;
-    let server = ServerProcess::start(&launch, &large_dir).await?;
+    let server = ServerProcess::start(launch, &large_dir).await?;
     let large = checks::checks(&server, concurrency, phases, seeded).await?;
     let stopped = server.stop().await?;
     say(format!(
@@ -247,16 +296,8 @@ pub async fn run(settings: Settings, progress: impl Fn(&str)) -> Result<Report, 
         peak_rss_mib: mib(&stopped),
     };
 
-    Ok(Report {
-        date: time::OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
-        machine: report::Machine {
-            cpu: cpu_model(),
-            cores,
-            pinning,
-        },
-        settings: report::Sizes {
+    Ok(report::Core {
+        sizes: report::Sizes {
             warmup_seconds: settings.warmup.as_secs_f64(),
             measure_seconds: settings.measure.as_secs_f64(),
             small_index: settings.small_index,
@@ -269,8 +310,29 @@ pub async fn run(settings: Settings, progress: impl Fn(&str)) -> Result<Report, 
         bulk,
         import,
         memory,
-        elapsed_seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Legal supervision: seed, settle, then the prosecutor's questions on a fresh server.
+async fn supervision(
+    settings: &Settings,
+    launch: &Launch,
+    work: &WorkDir,
+    say: &impl Fn(String),
+) -> Result<report::Oversight, BenchError> {
+    let oversight_dir = work.path.join("oversight");
+    let server = ServerProcess::start(launch, &oversight_dir).await?;
+    let supervised = oversight::seed(&server, settings.oversight, say).await?;
+    server.stop().await?;
+    say(settle_disk());
+    let server = ServerProcess::start(launch, &oversight_dir).await?;
+    let timings = oversight::measure(&server, &supervised).await?;
+    let stopped = server.stop().await?;
+    say(format!(
+        "oversight: report over {} units in {:.1} s, chain verified in {:.1} s",
+        timings.report_units, timings.report_seconds, timings.verify_seconds
+    ));
+    Ok(report::Oversight::new(&supervised, &timings, mib(&stopped)))
 }
 
 fn check_row(

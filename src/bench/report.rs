@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::load::Measured;
+use super::oversight::{Seeded, Timings};
 use super::server::{Stopped, WriterFigures};
 
 /// Checks per second must keep this share of the health-check ceiling, and of themselves on
@@ -20,13 +21,22 @@ pub const MEMORY_TARGET_MIB: f64 = 300.0;
 pub struct Report {
     pub date: String,
     pub machine: Machine,
-    pub settings: Sizes,
+    /// Absent when the run was `--only oversight`.
+    pub core: Option<Core>,
+    /// Absent when the run was `--only core`.
+    pub oversight: Option<Oversight>,
+    pub elapsed_seconds: f64,
+}
+
+/// The service's own speed: single checks, index scaling, bulk, import, memory.
+#[derive(Debug, Clone, Serialize)]
+pub struct Core {
+    pub sizes: Sizes,
     pub checks: Vec<CheckRow>,
     pub index_scaling: Scaling,
     pub bulk: Bulk,
     pub import: Import,
     pub memory: Vec<MemoryRow>,
-    pub elapsed_seconds: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -157,6 +167,58 @@ pub struct MemoryRow {
     pub met: Option<bool>,
 }
 
+/// The prosecutor's questions over a province's worth of supervision data. No target: the
+/// figures are the performance note, with the chain verification over the same log as the
+/// baseline (both read every entry).
+#[derive(Debug, Clone, Serialize)]
+pub struct Oversight {
+    pub units: u64,
+    pub roster_members: u64,
+    pub checks: u64,
+    pub audit_entries: u64,
+    pub seeding_seconds: f64,
+    pub verify_seconds: f64,
+    pub report_seconds: f64,
+    pub report_first_unit_seconds: f64,
+    /// Report time over verification time.
+    pub ratio: f64,
+    pub units_with_findings: u64,
+    /// Units per finding, by the finding's name.
+    pub findings: Vec<(String, u64)>,
+    pub current_members: u64,
+    pub city: String,
+    pub city_units: u64,
+    pub city_report_seconds: f64,
+    pub who_checked_seconds: f64,
+    pub who_checked_entries: u64,
+    pub peak_rss_mib: Option<f64>,
+}
+
+impl Oversight {
+    pub fn new(seeded: &Seeded, t: &Timings, peak_rss_mib: Option<f64>) -> Self {
+        Self {
+            units: seeded.units,
+            roster_members: seeded.members,
+            checks: seeded.checks,
+            audit_entries: t.audit_entries,
+            seeding_seconds: seeded.seconds,
+            verify_seconds: t.verify_seconds,
+            report_seconds: t.report_seconds,
+            report_first_unit_seconds: t.report_first_unit_seconds,
+            ratio: ratio(t.report_seconds, t.verify_seconds),
+            units_with_findings: t.units_with_findings,
+            findings: t.findings.clone(),
+            current_members: t.current_members,
+            city: seeded.city.clone(),
+            city_units: t.city_units,
+            city_report_seconds: t.city_report_seconds,
+            who_checked_seconds: t.who_checked_seconds,
+            who_checked_entries: t.who_checked_entries,
+            peak_rss_mib,
+        }
+    }
+}
+
 pub fn mib(stopped: &Stopped) -> Option<f64> {
     stopped.peak_rss_bytes.map(|b| b as f64 / (1024.0 * 1024.0))
 }
@@ -190,20 +252,31 @@ fn count(value: f64) -> String {
 /// The report as the text table printed at the end of a run.
 pub fn table(r: &Report) -> String {
     let mut t = String::new();
-    let s = &r.settings;
     let _ = writeln!(
         t,
-        "safehire bench, {} — {}, {} cores; {}",
-        r.date, r.machine.cpu, r.machine.cores, r.machine.pinning
-    );
-    let _ = writeln!(
-        t,
-        "runs of {:.1} s after {:.1} s warm-up; {} s in all\n",
-        s.measure_seconds,
-        s.warmup_seconds,
+        "safehire bench, {} — {}, {} cores; {}; {} s in all",
+        r.date,
+        r.machine.cpu,
+        r.machine.cores,
+        r.machine.pinning,
         count(r.elapsed_seconds)
     );
+    if let Some(core) = &r.core {
+        core_table(&mut t, core);
+    }
+    if let Some(o) = &r.oversight {
+        oversight_table(&mut t, o);
+    }
+    t
+}
 
+fn core_table(t: &mut String, r: &Core) {
+    let s = &r.sizes;
+    let _ = writeln!(
+        t,
+        "runs of {:.1} s after {:.1} s warm-up\n",
+        s.measure_seconds, s.warmup_seconds
+    );
     let _ = writeln!(
         t,
         "Single checks vs grpc.health.v1 Check, {}-record index (target ratio >= {RATIO_TARGET})",
@@ -348,7 +421,39 @@ pub fn table(r: &Report) -> String {
             verdict
         );
     }
-    t
+}
+
+fn oversight_table(t: &mut String, o: &Oversight) {
+    let _ = writeln!(
+        t,
+        "\nOversight: {} units, {} roster members, {} audit entries (seeded through the API in {:.0} s)",
+        count(o.units as f64),
+        count(o.roster_members as f64),
+        count(o.audit_entries as f64),
+        o.seeding_seconds
+    );
+    let _ = writeln!(
+        t,
+        "  verify the chain (baseline) {:>7.2} s\n  compliance report, all      {:>7.2} s (first unit after {:.2} s; {} units with findings, {} current members); ratio to verify {:.2}\n  compliance report, city {:<4} {:>6.2} s ({} units)\n  who checked one person      {:>7.2} s ({} entries)\n  server RSS {}",
+        o.verify_seconds,
+        o.report_seconds,
+        o.report_first_unit_seconds,
+        count(o.units_with_findings as f64),
+        count(o.current_members as f64),
+        o.ratio,
+        o.city,
+        o.city_report_seconds,
+        count(o.city_units as f64),
+        o.who_checked_seconds,
+        o.who_checked_entries,
+        rss(o.peak_rss_mib)
+    );
+    let findings: Vec<String> = o
+        .findings
+        .iter()
+        .map(|(name, units)| format!("{name} {}", count(*units as f64)))
+        .collect();
+    let _ = writeln!(t, "  units per finding: {}", findings.join(", "));
 }
 
 fn errors_note(a: &Rate, b: &Rate) -> String {

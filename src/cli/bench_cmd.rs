@@ -23,6 +23,14 @@ pub struct BenchArgs {
     /// Rows in the bulk batch and records per import (default 1,000,000).
     #[arg(long, value_name = "ROWS")]
     pub rows: Option<u64>,
+    /// Run only one part: `core` (checks, scaling, bulk, import, memory) or `oversight` (the
+    /// prosecutor's compliance report over a province's supervision data).
+    #[arg(long, value_name = "PART")]
+    pub only: Option<Part>,
+    /// Units enrolled for the oversight part (default 10,000; 1,000 with --quick), each with
+    /// 100 roster members and 500 checks.
+    #[arg(long, value_name = "UNITS")]
+    pub units: Option<u64>,
     /// Where to write the JSON report.
     #[arg(long, value_name = "FILE", default_value = "bench-report.json")]
     pub report: PathBuf,
@@ -32,6 +40,13 @@ pub struct BenchArgs {
     /// Leave server and client unpinned (by default the server runs on core 0, this on core 1).
     #[arg(long)]
     pub no_pin: bool,
+}
+
+/// The parts of the suite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Part {
+    Core,
+    Oversight,
 }
 
 pub async fn run(args: BenchArgs, json: bool) -> Result<u8, CliError> {
@@ -59,6 +74,19 @@ pub async fn run(args: BenchArgs, json: bool) -> Result<u8, CliError> {
         }
         settings.bulk_rows = rows;
         settings.import_records = rows;
+    }
+    if let Some(units) = args.units {
+        if !(1..=50_000).contains(&units) {
+            return Err(CliError::usage("--units: 1 to 50,000"));
+        }
+        let scale = &mut settings.oversight;
+        scale.checks = scale.checks / scale.units.max(1) * units;
+        scale.units = units;
+    }
+    match args.only {
+        Some(Part::Core) => settings.oversight.units = 0,
+        Some(Part::Oversight) => settings.core = false,
+        None => {}
     }
     settings.pin = !args.no_pin;
     settings.work_dir = args.work_dir;

@@ -35,6 +35,7 @@ pub struct Config {
     pub limits: Limits,
     pub rules: Rules,
     pub metrics: MetricsConfig,
+    pub telemetry: TelemetryConfig,
     pub bootstrap: Bootstrap,
 }
 
@@ -53,6 +54,35 @@ impl Default for MetricsConfig {
             enabled: true,
             listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
         }
+    }
+}
+
+/// OpenTelemetry trace export of the call spans (request id, method, caller organisation; never
+/// an identity) over OTLP/gRPC. Only a build with the `otel` feature can export; any other
+/// refuses a configured endpoint rather than ignore it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// The collector's OTLP/gRPC endpoint, `http://host:port` or `https://host:port` (usually
+    /// port 4317); empty: no export.
+    pub otlp_endpoint: String,
+    /// `service.name` of the exported spans.
+    pub service_name: String,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: String::new(),
+            service_name: "safehire".into(),
+        }
+    }
+}
+
+impl TelemetryConfig {
+    /// The endpoint to export to; `None` when export is off.
+    pub fn otlp_endpoint(&self) -> Option<&str> {
+        Some(self.otlp_endpoint.as_str()).filter(|e| !e.is_empty())
     }
 }
 
@@ -141,6 +171,17 @@ pub struct Limits {
     pub max_batch_row_bytes: usize,
     /// Batches one organisation may run at the same time.
     pub max_batches_in_flight_per_org: usize,
+    /// Calls one organisation may make per second, on average, and in a burst.
+    pub calls_per_second_per_org: u32,
+    pub call_burst_per_org: u32,
+    /// Connections open at once (TLS handshakes included); more are closed on arrival.
+    pub max_connections: usize,
+    /// Seconds a client stream may go without a message, or leave results unread, before the
+    /// call is ended with DEADLINE_EXCEEDED.
+    pub stream_idle_secs: u64,
+    /// Seconds between HTTP/2 pings on a quiet connection; one not answered in as long closes
+    /// the connection.
+    pub keepalive_secs: u64,
 }
 
 impl Default for Config {
@@ -155,6 +196,7 @@ impl Default for Config {
             limits: Limits::default(),
             rules: Rules::default(),
             metrics: MetricsConfig::default(),
+            telemetry: TelemetryConfig::default(),
             bootstrap: Bootstrap::default(),
         }
     }
@@ -182,6 +224,11 @@ impl Default for Limits {
             max_batch_chunk_rows: 5_000,
             max_batch_row_bytes: 1_024,
             max_batches_in_flight_per_org: 4,
+            calls_per_second_per_org: 100,
+            call_burst_per_org: 200,
+            max_connections: 1_024,
+            stream_idle_secs: 60,
+            keepalive_secs: 30,
         }
     }
 }
@@ -314,6 +361,15 @@ impl Config {
                 "limits.max_batches_in_flight_per_org",
                 limits.max_batches_in_flight_per_org as u64,
             ),
+            (
+                "limits.calls_per_second_per_org",
+                u64::from(limits.calls_per_second_per_org),
+            ),
+            (
+                "limits.call_burst_per_org",
+                u64::from(limits.call_burst_per_org),
+            ),
+            ("limits.max_connections", limits.max_connections as u64),
         ] {
             in_range(
                 key,
@@ -338,6 +394,20 @@ impl Config {
             1,
             300,
             "0 drops every connection; minutes let idle connections pile up",
+        )?;
+        in_range(
+            "limits.stream_idle_secs",
+            limits.stream_idle_secs,
+            5,
+            3_600,
+            "a few seconds ends streams over a slow network; hours let stalled clients hold batch slots",
+        )?;
+        in_range(
+            "limits.keepalive_secs",
+            limits.keepalive_secs,
+            5,
+            3_600,
+            "pings every second or two burden every connection; hours keep dead peers' connections open",
         )?;
         in_range(
             "rules.recheck_interval_days",
@@ -368,8 +438,61 @@ impl Config {
                 ),
             ));
         }
-        Ok(())
+        self.validate_telemetry()
     }
+
+    fn validate_telemetry(&self) -> Result<(), ConfigError> {
+        let telemetry = &self.telemetry;
+        if telemetry.service_name.trim().is_empty() {
+            return Err(invalid(
+                "telemetry.service_name",
+                "must not be empty".into(),
+            ));
+        }
+        let Some(endpoint) = telemetry.otlp_endpoint() else {
+            return Ok(());
+        };
+        if !cfg!(feature = "otel") {
+            return Err(ConfigError::Invalid(
+                "telemetry.otlp_endpoint is set but this build has no OpenTelemetry support; rebuild with --features otel".into(),
+            ));
+        }
+        otlp_endpoint_problem(endpoint).map_or(Ok(()), |reason| {
+            Err(invalid("telemetry.otlp_endpoint", reason))
+        })
+    }
+}
+
+/// Why `endpoint` cannot be an OTLP/gRPC collector address, if it cannot. The value is not
+/// repeated in the reason: it might carry a password.
+#[cfg(feature = "otel")]
+fn otlp_endpoint_problem(endpoint: &str) -> Option<String> {
+    use tonic::codegen::http::Uri;
+    let Ok(uri) = endpoint.parse::<Uri>() else {
+        return Some("is not a URL (expected http://host:port or https://host:port)".into());
+    };
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return Some("must start with http:// or https://".into());
+    }
+    let Some(authority) = uri.authority().filter(|a| !a.host().is_empty()) else {
+        return Some("has no host (expected http://host:port or https://host:port)".into());
+    };
+    if authority.as_str().contains('@') {
+        return Some(
+            "must not carry a user name or password (OTLP/gRPC sends none from the URL)".into(),
+        );
+    }
+    if uri.path_and_query().is_some_and(|p| p.as_str() != "/") {
+        return Some(
+            "must have no path: OTLP/gRPC is scheme://host:port (usually port 4317); a path such as /v1/traces belongs to OTLP/HTTP, which safehire does not speak".into(),
+        );
+    }
+    None
+}
+
+#[cfg(not(feature = "otel"))]
+fn otlp_endpoint_problem(_endpoint: &str) -> Option<String> {
+    None
 }
 
 fn invalid(key: &str, reason: String) -> ConfigError {
@@ -495,6 +618,14 @@ mod tests {
             ("limits.max_batch_row_bytes", |c| {
                 c.limits.max_batch_row_bytes = c.limits.max_message_bytes + 1
             }),
+            ("limits.calls_per_second_per_org", |c| {
+                c.limits.calls_per_second_per_org = 0
+            }),
+            ("limits.max_connections", |c| c.limits.max_connections = 0),
+            ("limits.stream_idle_secs", |c| c.limits.stream_idle_secs = 1),
+            ("limits.keepalive_secs", |c| {
+                c.limits.keepalive_secs = 86_400
+            }),
             ("limits.handshake_timeout_secs", |c| {
                 c.limits.handshake_timeout_secs = 0
             }),
@@ -529,6 +660,71 @@ mod tests {
         lenient.rules.hire_grace_days = 0;
         lenient.rules.excess_query_ratio = 0.0;
         lenient.validate().unwrap();
+    }
+
+    #[test]
+    fn telemetry_is_off_by_default_and_set_by_file_or_environment() {
+        let config = Config::default();
+        assert_eq!(config.telemetry.otlp_endpoint(), None);
+        assert_eq!(config.telemetry.service_name, "safehire");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("safehire.toml");
+        std::fs::write(&file, "[telemetry]\nservice_name = \"safehire-test\"\n").unwrap();
+        let env = vec![(
+            "SAFEHIRE_TELEMETRY__OTLP_ENDPOINT".to_string(),
+            "http://127.0.0.1:4317".to_string(),
+        )];
+        let config = Config::load(Some(&file), env).unwrap();
+        assert_eq!(
+            config.telemetry.otlp_endpoint(),
+            Some("http://127.0.0.1:4317")
+        );
+        assert_eq!(config.telemetry.service_name, "safehire-test");
+        let mut unnamed = Config::default();
+        unnamed.telemetry.service_name = " ".into();
+        let err = unnamed.validate().unwrap_err().to_string();
+        assert!(err.contains("telemetry.service_name"), "{err}");
+    }
+
+    #[cfg(not(feature = "otel"))]
+    #[test]
+    fn an_otlp_endpoint_is_refused_without_the_otel_feature() {
+        let mut config = Config::default();
+        config.telemetry.otlp_endpoint = "http://127.0.0.1:4317".into();
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("telemetry.otlp_endpoint"), "{err}");
+        assert!(err.contains("--features otel"), "{err}");
+    }
+
+    #[cfg(feature = "otel")]
+    #[test]
+    fn an_otlp_endpoint_must_be_a_grpc_collector_address() {
+        let with = |endpoint: &str| {
+            let mut config = Config::default();
+            config.telemetry.otlp_endpoint = endpoint.into();
+            config.validate()
+        };
+        for good in [
+            "http://127.0.0.1:4317",
+            "https://otel.example.org:4317",
+            "http://collector:4317/",
+            "http://[::1]:4317",
+        ] {
+            with(good).unwrap_or_else(|e| panic!("{good}: {e}"));
+        }
+        for (bad, why) in [
+            ("127.0.0.1:4317", "http://"),
+            ("grpc://collector:4317", "http://"),
+            ("http://", "URL"),
+            ("not a url", "URL"),
+            ("http://collector:4318/v1/traces", "no path"),
+            ("https://user:hunter2@collector:4317", "password"),
+        ] {
+            let err = with(bad).unwrap_err().to_string();
+            assert!(err.contains("telemetry.otlp_endpoint"), "{bad}: {err}");
+            assert!(err.contains(why), "{bad}: {err}");
+            assert!(!err.contains("hunter2"), "{err}");
+        }
     }
 
     mod hostile {

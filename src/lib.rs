@@ -23,6 +23,8 @@ pub mod server;
 pub mod store;
 pub mod synth;
 pub mod tabular;
+pub mod telemetry;
+pub mod throttle;
 pub mod tls;
 
 /// The generated API contract (package `safehire.v1`).

@@ -86,6 +86,15 @@ pub enum CheckKind {
     Recheck,
 }
 
+/// Why a connection was closed before any call.
+#[derive(Debug, Clone, Copy)]
+pub enum ConnectionRefusal {
+    /// `limits.max_connections` were already open.
+    OverLimit = 0,
+    /// The TLS handshake failed or timed out.
+    Handshake = 1,
+}
+
 /// Every series the server exposes.
 pub struct Metrics {
     database: PathBuf,
@@ -93,6 +102,8 @@ pub struct Metrics {
     latency: Mutex<BTreeMap<String, Histogram>>,
     checks: [AtomicU64; 3],
     alerts_raised: AtomicU64,
+    /// Connections closed before any call: over the connection limit, or a failed handshake.
+    connections_refused: [AtomicU64; 2],
     commit_seconds: Histogram,
     commit_entries: Histogram,
 }
@@ -105,6 +116,7 @@ impl Metrics {
             latency: Mutex::new(BTreeMap::new()),
             checks: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
             alerts_raised: AtomicU64::new(0),
+            connections_refused: [AtomicU64::new(0), AtomicU64::new(0)],
             commit_seconds: Histogram::new(&SECONDS),
             commit_entries: Histogram::new(&ENTRIES),
         }
@@ -131,6 +143,10 @@ impl Metrics {
 
     pub fn alerts_raised(&self, alerts: u64) {
         self.alerts_raised.fetch_add(alerts, Ordering::Relaxed);
+    }
+
+    pub fn connection_refused(&self, why: ConnectionRefusal) {
+        self.connections_refused[why as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// One group commit of the writer: how long it took and how many jobs it carried.
@@ -181,6 +197,15 @@ impl Metrics {
             "safehire_alerts_raised_total {}",
             self.alerts_raised.load(Ordering::Relaxed)
         );
+        out.push_str("# HELP safehire_connections_refused_total Connections closed before any call, by reason.\n");
+        out.push_str("# TYPE safehire_connections_refused_total counter\n");
+        for (i, reason) in ["connection_limit", "tls_handshake"].iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "safehire_connections_refused_total{{reason=\"{reason}\"}} {}",
+                self.connections_refused[i].load(Ordering::Relaxed)
+            );
+        }
         out.push_str(
             "# HELP safehire_audit_commit_seconds Duration of one durable group commit.\n",
         );

@@ -19,9 +19,10 @@ use crate::audit::NewEntry;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::keys::Keys;
-use crate::metrics::Metrics;
+use crate::metrics::{ConnectionRefusal, Metrics};
 use crate::proto;
 use crate::store::Store;
+use crate::throttle::AuditSampler;
 use crate::tls::{self, PeerStream};
 use crate::{devset, store};
 
@@ -200,6 +201,11 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         batch_slots: Default::default(),
         alert_bus: tokio::sync::watch::channel(0).0,
         metrics: Arc::clone(&metrics),
+        call_rates: crate::throttle::RateLimiter::new(
+            config.limits.calls_per_second_per_org,
+            config.limits.call_burst_per_org,
+        ),
+        rate_refusals: crate::throttle::AuditSampler::new(REFUSALS_FOLDED_FOR),
     });
     let metrics_task = metrics_listener.map(|listener| {
         tracing::info!(addr = ?metrics_addr, "metrics on GET /metrics");
@@ -211,8 +217,9 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         TlsAcceptor::from(tls_config),
         Arc::clone(&state),
         Duration::from_secs(config.limits.handshake_timeout_secs),
+        config.limits.max_connections,
     );
-    let router = build_router(&state, config.limits.max_message_bytes)?;
+    let router = build_router(&state, &config.limits)?;
     let task = tokio::spawn(async move {
         router
             .serve_with_incoming_shutdown(connections, async {
@@ -231,6 +238,10 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         metrics_task,
     })
 }
+
+/// Like refusals (one organisation over its rate, one address failing its handshakes) get one
+/// audit entry per this interval, which counts the ones folded into it.
+const REFUSALS_FOLDED_FOR: Duration = Duration::from_secs(60);
 
 /// How long before its end the server's own certificate or CA is worth a warning at start.
 const EXPIRY_WARNING_DAYS: u32 = 30;
@@ -270,8 +281,10 @@ fn warn_of_expiry(paths: &[std::path::PathBuf], now: time::OffsetDateTime) {
 
 fn build_router(
     state: &Arc<AppState>,
-    max_message: usize,
+    limits: &crate::config::Limits,
 ) -> Result<tonic::transport::server::Router, ServerError> {
+    let max_message = limits.max_message_bytes;
+    let keepalive = Duration::from_secs(limits.keepalive_secs);
     use proto::alert_service_server::AlertServiceServer;
     use proto::audit_service_server::AuditServiceServer;
     use proto::check_service_server::CheckServiceServer;
@@ -330,6 +343,9 @@ fn build_router(
     });
     Ok(tonic::transport::Server::builder()
         .trace_fn(call_span)
+        // A peer gone without a word (a cut cable, a suspended laptop) is found by pings.
+        .http2_keepalive_interval(Some(keepalive))
+        .http2_keepalive_timeout(Some(keepalive))
         .add_service(health)
         .add_service(reflection)
         .add_service(check)
@@ -355,13 +371,18 @@ fn call_span(request: &tonic::codegen::http::Request<()>) -> tracing::Span {
 
 /// Accepts TCP connections and completes TLS handshakes off the accept path; a failed handshake
 /// (a certificate from another CA, an expired one, not TLS at all) is audited and dropped.
+/// Past `max_connections` open at once, a new connection is closed on arrival: a flood of
+/// connections must not take the memory and file descriptors the served ones need.
 fn accept_loop(
     listener: TcpListener,
     acceptor: TlsAcceptor,
     state: Arc<AppState>,
     handshake_timeout: Duration,
+    max_connections: usize,
 ) -> ReceiverStream<Result<PeerStream, std::io::Error>> {
     let (ready, connections) = mpsc::channel(64);
+    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    let refusals = Arc::new(AuditSampler::new(REFUSALS_FOLDED_FOR));
     tokio::spawn(async move {
         loop {
             let (tcp, remote) = tokio::select! {
@@ -375,34 +396,80 @@ fn accept_loop(
                 },
                 () = ready.closed() => break,
             };
+            let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                drop(tcp);
+                let reason = format!("{max_connections} connections already open");
+                audit_refused_connection(
+                    &state,
+                    &refusals,
+                    remote,
+                    ConnectionRefusal::OverLimit,
+                    &reason,
+                )
+                .await;
+                continue;
+            };
             let _ = tcp.set_nodelay(true);
             let acceptor = acceptor.clone();
             let ready = ready.clone();
             let state = Arc::clone(&state);
+            let refusals = Arc::clone(&refusals);
             tokio::spawn(async move {
-                match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
-                    Ok(Ok(stream)) => {
-                        let _ = ready.send(Ok(PeerStream::new(stream))).await;
-                    }
-                    Ok(Err(e)) => audit_handshake_failure(&state, remote, &e.to_string()).await,
-                    Err(_) => audit_handshake_failure(&state, remote, "handshake timed out").await,
-                }
+                let reason =
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+                        Ok(Ok(stream)) => {
+                            let _ = ready.send(Ok(PeerStream::new(stream, slot))).await;
+                            return;
+                        }
+                        Ok(Err(e)) => e.to_string(),
+                        Err(_) => "handshake timed out".to_string(),
+                    };
+                drop(slot);
+                audit_refused_connection(
+                    &state,
+                    &refusals,
+                    remote,
+                    ConnectionRefusal::Handshake,
+                    &reason,
+                )
+                .await;
             });
         }
     });
     ReceiverStream::new(connections)
 }
 
-async fn audit_handshake_failure(state: &AppState, remote: SocketAddr, reason: &str) {
-    tracing::info!(%remote, reason, "TLS handshake refused");
+/// Audits a connection refused before any call: the first from an address each minute gets
+/// its own entry, which counts those folded into it since the last (a load balancer's TCP
+/// probe fails the handshake every few seconds, and would otherwise fill the log).
+async fn audit_refused_connection(
+    state: &AppState,
+    refusals: &AuditSampler,
+    remote: SocketAddr,
+    why: ConnectionRefusal,
+    reason: &str,
+) {
+    state.metrics.connection_refused(why);
+    let (action, outcome) = match why {
+        ConnectionRefusal::OverLimit => ("net.connection", "RESOURCE_EXHAUSTED"),
+        ConnectionRefusal::Handshake => ("tls.handshake", "UNAUTHENTICATED"),
+    };
+    let Some(folded) = refusals.sample(
+        &format!("{action} {}", remote.ip()),
+        std::time::Instant::now(),
+    ) else {
+        tracing::debug!(%remote, reason, action, "connection refused (folded)");
+        return;
+    };
+    tracing::info!(%remote, reason, action, "connection refused");
     let entry = NewEntry {
         at_micros: state.now_micros(),
-        action: "tls.handshake".into(),
-        outcome: "UNAUTHENTICATED".into(),
-        detail: format!("remote={} reason={reason}", remote.ip()),
+        action: action.into(),
+        outcome: outcome.into(),
+        detail: format!("remote={} reason={reason} folded={folded}", remote.ip()),
         ..NewEntry::default()
     };
     if let Err(e) = state.store.append_audit(entry).await {
-        tracing::error!(error = %e, "could not audit a refused handshake");
+        tracing::error!(error = %e, "could not audit a refused connection");
     }
 }

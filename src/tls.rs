@@ -93,10 +93,12 @@ pub struct PeerInfo {
 pub struct PeerStream {
     inner: TlsStream<TcpStream>,
     info: PeerInfo,
+    /// The connection's place under `limits.max_connections`, given back when it closes.
+    _slot: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl PeerStream {
-    pub fn new(inner: TlsStream<TcpStream>) -> Self {
+    pub fn new(inner: TlsStream<TcpStream>, slot: tokio::sync::OwnedSemaphorePermit) -> Self {
         let remote = inner.get_ref().0.peer_addr().ok();
         let leaf = inner
             .get_ref()
@@ -117,6 +119,7 @@ impl PeerStream {
                 cert,
                 cert_problem,
             },
+            _slot: slot,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
 
-use super::{ApiError, AppState, Rpc, convert};
+use super::{ApiError, AppState, Rpc, convert, deadline};
 use crate::audit::NewEntry;
 use crate::org::{Caller, Role};
 use crate::proto;
@@ -167,14 +167,21 @@ async fn watch(
         {
             Ok(page) => page,
             Err(e) => {
-                let _ = out.send(Err(ApiError::Store(e).into())).await;
+                let _ = out
+                    .send_timeout(Err(ApiError::Store(e).into()), deadline::idle_limit(&state))
+                    .await;
                 return;
             }
         };
         let full = page.len() == WATCH_PAGE;
         for alert in page {
             cursor = alert.id;
-            if out.send(Ok(alert_to_proto(alert))).await.is_err() {
+            // A watcher that stops reading is let go rather than held for ever.
+            if out
+                .send_timeout(Ok(alert_to_proto(alert)), deadline::idle_limit(&state))
+                .await
+                .is_err()
+            {
                 return;
             }
         }

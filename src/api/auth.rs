@@ -258,7 +258,13 @@ impl AppState {
         match self.identify(peer, rpc) {
             Ok(caller) => {
                 entry.role = caller.org.role.label().to_string();
-                Ok((caller, entry))
+                match self
+                    .call_rates
+                    .admit(&caller.org.uscc, std::time::Instant::now())
+                {
+                    Ok(()) => Ok((caller, entry)),
+                    Err(wait) => Err(self.refuse_over_rate(entry, wait).await),
+                }
             }
             Err(e) => {
                 if let Some(org) = self.orgs.get(&entry.caller) {
@@ -341,6 +347,38 @@ impl AppState {
         match self.store.append_audit(refusal).await {
             Ok(_) => error.into(),
             Err(e) => ApiError::Store(e).into(),
+        }
+    }
+
+    /// Refuses a call over its organisation's rate. The first refusal of a minute is audited
+    /// (durably, like any refusal) and counts the ones before it that were not: a client
+    /// retrying in a tight loop must not turn the audit log into a log of its retries.
+    async fn refuse_over_rate(&self, entry: NewEntry, wait: std::time::Duration) -> Status {
+        let error = ApiError::ResourceExhausted(format!(
+            "organisation {} is over its rate of {} calls per second; retry in {} ms",
+            entry.caller,
+            self.call_rates.rate(),
+            wait.as_millis().max(1)
+        ));
+        match self
+            .rate_refusals
+            .sample(&entry.caller, std::time::Instant::now())
+        {
+            Some(folded) => {
+                let audited = ApiError::ResourceExhausted(format!(
+                    "{error}; {folded} earlier refusals folded into this entry"
+                ));
+                let status = self.refuse(entry, audited).await;
+                if status.code() == tonic::Code::ResourceExhausted {
+                    error.into()
+                } else {
+                    status
+                }
+            }
+            None => {
+                self.observe(&entry, error.audit_outcome());
+                error.into()
+            }
         }
     }
 

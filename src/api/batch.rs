@@ -9,11 +9,10 @@ use std::sync::{Arc, Mutex};
 use prost::Message;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tokio_stream::StreamExt;
 use tonic::{Status, Streaming};
 
 use super::check_service::{employer_for, validate_consent};
-use super::{ApiError, AppState, convert};
+use super::{ApiError, AppState, convert, deadline};
 use crate::audit::NewEntry;
 use crate::check::{ConsentPolicy, Outcome, Purpose, Scope, decide};
 use crate::org::Caller;
@@ -95,7 +94,7 @@ pub async fn open(
     entry: &mut NewEntry,
     stream: &mut Streaming<proto::CheckBatchRequest>,
 ) -> Result<OpenBatch, ApiError> {
-    let first = match stream.next().await {
+    let first = match deadline::next(stream, deadline::idle_limit(state)).await? {
         Some(Ok(message)) => message,
         Some(Err(status)) => {
             return Err(ApiError::Cancelled(format!(
@@ -255,7 +254,9 @@ pub async fn run(
         ..batch.template.clone()
     };
     if let Err(e) = state.store.append_audit(closing).await {
-        let _ = out.send(Err(ApiError::Store(e).into())).await;
+        let _ = out
+            .send_timeout(Err(ApiError::Store(e).into()), deadline::idle_limit(&state))
+            .await;
         return;
     }
     let last = match failure {
@@ -271,7 +272,7 @@ pub async fn run(
         }),
         Some(e) => Err(e.into()),
     };
-    let _ = out.send(last).await;
+    let _ = out.send_timeout(last, deadline::idle_limit(&state)).await;
 }
 
 async fn drive(
@@ -282,6 +283,7 @@ async fn drive(
     counts: &mut Counts,
 ) -> Result<(), ApiError> {
     send(
+        state,
         out,
         ResponseItem::Accepted(proto::BatchAccepted {
             batch_id: batch.client_batch_id.clone(),
@@ -299,6 +301,7 @@ async fn drive(
     let mut rows_seen = batch.state.rows_answered;
     let mut over_limit = None;
     let mut input_open = true;
+    let idle = deadline::idle_limit(state);
     // Deliver each chunk's results as soon as it is durable, and read more rows while fewer
     // than COMMITS_IN_FLIGHT chunks are committing.
     while input_open || !commits.is_empty() {
@@ -313,10 +316,10 @@ async fn drive(
                 for result in &results {
                     counts.count(result);
                 }
-                send(out, ResponseItem::Results(proto::BatchResults { results })).await?;
+                send(state, out, ResponseItem::Results(proto::BatchResults { results })).await?;
             }
-            message = stream.next(), if input_open && commits.len() < COMMITS_IN_FLIGHT => {
-                let Some(message) = message else {
+            message = deadline::next(stream, idle), if input_open && commits.len() < COMMITS_IN_FLIGHT => {
+                let Some(message) = message? else {
                     input_open = false;
                     continue;
                 };
@@ -363,10 +366,14 @@ async fn drive(
     Ok(())
 }
 
-async fn send(out: &Responses, item: ResponseItem) -> Result<(), ApiError> {
-    out.send(Ok(proto::CheckBatchResponse { item: Some(item) }))
-        .await
-        .map_err(|_| ApiError::Cancelled("the client stopped reading results".into()))
+async fn send(state: &AppState, out: &Responses, item: ResponseItem) -> Result<(), ApiError> {
+    deadline::send(
+        out,
+        Ok(proto::CheckBatchResponse { item: Some(item) }),
+        deadline::idle_limit(state),
+        "results",
+    )
+    .await
 }
 
 /// Answers every row recorded for a resumed batch, before any new row.
@@ -394,7 +401,12 @@ async fn replay_all(
             counts.count(result);
         }
         counts.replayed += results.len() as u64;
-        send(out, ResponseItem::Results(proto::BatchResults { results })).await?;
+        send(
+            state,
+            out,
+            ResponseItem::Results(proto::BatchResults { results }),
+        )
+        .await?;
     }
 }
 

@@ -24,6 +24,8 @@ pub enum ApiError {
     Cancelled(String),
     #[error("{0}")]
     ResourceExhausted(String),
+    #[error("{0}")]
+    DeadlineExceeded(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -56,6 +58,7 @@ impl ApiError {
             ApiError::FailedPrecondition(_) => Code::FailedPrecondition,
             ApiError::Cancelled(_) => Code::Cancelled,
             ApiError::ResourceExhausted(_) => Code::ResourceExhausted,
+            ApiError::DeadlineExceeded(_) => Code::DeadlineExceeded,
             ApiError::Store(StoreError::WriterGone) => Code::Unavailable,
             ApiError::Store(_) => Code::Internal,
         }
@@ -71,6 +74,7 @@ impl ApiError {
             Code::FailedPrecondition => "FAILED_PRECONDITION",
             Code::Cancelled => "CANCELLED",
             Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+            Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
             Code::Unavailable => "UNAVAILABLE",
             _ => "INTERNAL",
         }

@@ -9,6 +9,7 @@ mod batch;
 mod check_service;
 pub mod codec;
 mod convert;
+mod deadline;
 mod error;
 mod org_service;
 mod oversight_service;
@@ -49,6 +50,10 @@ pub struct AppState {
     /// Bumped after alerts are committed; `WatchAlerts` streams wake on it and read the store.
     pub alert_bus: tokio::sync::watch::Sender<u64>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Each organisation's share of calls (`limits.calls_per_second_per_org`).
+    pub call_rates: crate::throttle::RateLimiter,
+    /// Folds an organisation's rate refusals into one audit entry a minute.
+    pub rate_refusals: crate::throttle::AuditSampler,
 }
 
 impl AppState {

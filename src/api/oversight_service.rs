@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
 
-use super::{ApiError, AppState, Rpc, convert};
+use super::{ApiError, AppState, Rpc, convert, deadline};
 use crate::audit::{Entry, NewEntry};
 use crate::config::Rules;
 use crate::org::{Caller, Industry, Organisation, Role};
@@ -99,9 +99,16 @@ impl OversightApi {
                 let _ = failed.send(Err(ApiError::Store(e).into())).await;
             }
         });
+        let idle = deadline::idle_limit(&self.state);
+        // A reader that stops reading ends the walk (and its read transaction, which would
+        // otherwise keep the WAL from being checkpointed).
         tokio::spawn(async move {
             while let Some(entry) = read.recv().await {
-                if out.send(Ok(record_to_proto(entry))).await.is_err() {
+                if out
+                    .send_timeout(Ok(record_to_proto(entry)), idle)
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -176,10 +183,11 @@ async fn stream_report(
     out: ReportOut,
 ) {
     use proto::compliance_item::Item;
+    let idle = deadline::idle_limit(&state);
     let send = |item: Item| {
         let out = out.clone();
         async move {
-            out.send(Ok(proto::ComplianceItem { item: Some(item) }))
+            out.send_timeout(Ok(proto::ComplianceItem { item: Some(item) }), idle)
                 .await
                 .is_ok()
         }
@@ -200,7 +208,9 @@ async fn stream_report(
         {
             Ok(facts) => facts,
             Err(e) => {
-                let _ = out.send(Err(ApiError::Store(e).into())).await;
+                let _ = out
+                    .send_timeout(Err(ApiError::Store(e).into()), deadline::idle_limit(&state))
+                    .await;
                 return;
             }
         };

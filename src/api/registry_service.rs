@@ -4,10 +4,9 @@
 
 use std::sync::Arc;
 
-use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::{ApiError, AppState, Rpc, convert};
+use super::{ApiError, AppState, Rpc, convert, deadline};
 use crate::audit::NewEntry;
 use crate::org::Caller;
 use crate::proto;
@@ -70,11 +69,18 @@ impl RegistryApi {
         };
         let mut pending: Vec<(u64, HashedRecord)> = Vec::with_capacity(STAGE_BATCH);
         let mut order = ImportOrder::default();
+        let idle = deadline::idle_limit(state);
         let received = loop {
-            let chunk = match stream.next().await {
-                None => break Ok(()),
-                Some(Err(status)) => break Err(status),
-                Some(Ok(chunk)) => chunk,
+            let chunk = match deadline::next(&mut stream, idle).await {
+                Err(stalled) => break Err(stalled),
+                Ok(None) => break Ok(()),
+                Ok(Some(Err(status))) => {
+                    break Err(ApiError::Cancelled(format!(
+                        "the import stream broke ({}); nothing was imported",
+                        status.message()
+                    )));
+                }
+                Ok(Some(Ok(chunk))) => chunk,
             };
             if chunk.records.len() > state.limits.max_import_chunk_records {
                 state.store.discard_import(import_id.clone()).await?;
@@ -114,12 +120,9 @@ impl RegistryApi {
                     .await?;
             }
         };
-        if let Err(status) = received {
+        if let Err(ended) = received {
             state.store.discard_import(import_id.clone()).await?;
-            return Err(ApiError::Cancelled(format!(
-                "the import stream broke ({}); nothing was imported",
-                status.message()
-            )));
+            return Err(ended);
         }
         if !pending.is_empty() {
             state.store.stage_import(import_id.clone(), pending).await?;

@@ -6,11 +6,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
-use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::check_service::employer_for;
-use super::{ApiError, AppState, Rpc, convert};
+use super::{ApiError, AppState, Rpc, convert, deadline};
 use crate::audit::NewEntry;
 use crate::check::{Outcome, Purpose, Scope, decide};
 use crate::keys::SubjectKey;
@@ -49,7 +48,8 @@ impl RosterApi {
         change: RosterChange,
     ) -> Result<proto::RosterSummary, ApiError> {
         let state = &self.state;
-        let header = match stream.next().await {
+        let idle = deadline::idle_limit(state);
+        let header = match deadline::next(&mut stream, idle).await? {
             Some(Ok(proto::RosterUpload {
                 item: Some(proto::roster_upload::Item::Header(header)),
             })) => header,
@@ -77,22 +77,28 @@ impl RosterApi {
         let mut seen = Seen::default();
         let mut pending: Vec<(u64, StagedMember)> = Vec::with_capacity(STAGE_BATCH);
         let received = loop {
-            let members = match stream.next().await {
-                None => break Ok(()),
-                Some(Err(status)) => break Err(status),
-                Some(Ok(proto::RosterUpload {
+            let members = match deadline::next(&mut stream, idle).await {
+                Err(stalled) => break Err(stalled),
+                Ok(None) => break Ok(()),
+                Ok(Some(Err(status))) => {
+                    break Err(ApiError::Cancelled(format!(
+                        "the roster upload broke ({}); the roster is unchanged",
+                        status.message()
+                    )));
+                }
+                Ok(Some(Ok(proto::RosterUpload {
                     item: Some(proto::roster_upload::Item::Members(members)),
-                })) => members.members,
-                Some(Ok(proto::RosterUpload {
+                }))) => members.members,
+                Ok(Some(Ok(proto::RosterUpload {
                     item: Some(proto::roster_upload::Item::Header(_)),
-                })) => {
+                }))) => {
                     state.store.discard_roster_upload(upload.clone()).await?;
                     return Err(ApiError::invalid(
                         "header",
                         "only the first message may be a header",
                     ));
                 }
-                Some(Ok(_)) => continue,
+                Ok(Some(Ok(_))) => continue,
             };
             if members.len() > state.limits.max_batch_chunk_rows {
                 state.store.discard_roster_upload(upload.clone()).await?;
@@ -123,12 +129,9 @@ impl RosterApi {
                     .await?;
             }
         };
-        if let Err(status) = received {
+        if let Err(ended) = received {
             state.store.discard_roster_upload(upload.clone()).await?;
-            return Err(ApiError::Cancelled(format!(
-                "the roster upload broke ({}); the roster is unchanged",
-                status.message()
-            )));
+            return Err(ended);
         }
         if !pending.is_empty() {
             state.store.stage_roster(upload.clone(), pending).await?;
@@ -375,7 +378,7 @@ async fn recheck(state: Arc<AppState>, template: NewEntry, scope: Scope, out: Re
         }),
         Err(e) => Err(ApiError::Store(e).into()),
     };
-    let _ = out.send(last).await;
+    let _ = out.send_timeout(last, deadline::idle_limit(&state)).await;
 }
 
 async fn recheck_members(
@@ -441,9 +444,13 @@ async fn recheck_members(
                     review_id: review.unwrap_or_default(),
                 })),
             };
-            out.send(Ok(result)).await.map_err(|_| {
-                ApiError::Cancelled("the client stopped reading the re-check".into())
-            })?;
+            deadline::send(
+                out,
+                Ok(result),
+                deadline::idle_limit(state),
+                "re-check results",
+            )
+            .await?;
         }
     }
 }

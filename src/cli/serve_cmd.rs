@@ -5,6 +5,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use super::{CliError, exit};
 use crate::clock::SystemClock;
@@ -36,7 +39,23 @@ pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
     config
         .validate()
         .map_err(|e| CliError::new(exit::INVALID_INPUT, e.to_string()))?;
-    init_logging(config.log_format);
+    let traces = init_logging(&config)?;
+    if traces.is_active() {
+        tracing::info!(
+            endpoint = config.telemetry.otlp_endpoint,
+            service_name = config.telemetry.service_name,
+            "exporting spans over OTLP/gRPC"
+        );
+    }
+    let outcome = serve(config).await;
+    if traces.is_active() {
+        tracing::info!("flushing the trace export");
+    }
+    traces.shutdown().await;
+    outcome
+}
+
+async fn serve(config: Config) -> Result<u8, CliError> {
     let server = crate::server::start(config, Arc::new(SystemClock))
         .await
         .map_err(|e| CliError::new(exit::FAILED, e.to_string()))?;
@@ -55,17 +74,25 @@ pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
     Ok(exit::OK)
 }
 
-/// Logs go to standard error; `RUST_LOG` filters them (default `info`).
-fn init_logging(format: LogFormat) {
+/// Logs go to standard error; `RUST_LOG` filters them (default `info`). With `[telemetry]
+/// otlp_endpoint` set (in a build with the `otel` feature), the spans also go to that
+/// collector, under the same filter; the returned handle flushes them at the end.
+fn init_logging(config: &Config) -> Result<crate::telemetry::TraceExport, CliError> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Human => builder.try_init(),
+    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let logs = match config.log_format {
+        LogFormat::Json => logs.json().boxed(),
+        LogFormat::Human => logs.boxed(),
     };
+    let (traces, export) = crate::telemetry::start(&config.telemetry)
+        .map_err(|e| CliError::new(exit::FAILED, e.to_string()))?;
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(logs)
+        .with(traces)
+        .try_init();
+    Ok(export)
 }
 
 async fn shutdown_signal() {

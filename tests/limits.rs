@@ -1,0 +1,259 @@
+//! Back-pressure through the real server: one organisation held to its share of calls while
+//! another is served, connections past the limit closed on arrival, and stalled streams ended
+//! so that they give back what they held.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{TestServer, check_request, member, people, roster_upload};
+use safehire::org::Role;
+use safehire::proto::{self, check_batch_request::Item as Req, check_batch_response::Item as Resp};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Code;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organisation_over_its_rate_is_refused_while_others_are_served() {
+    let server = TestServer::start_with(|c| {
+        c.limits.calls_per_second_per_org = 10;
+        c.limits.call_burst_per_org = 10;
+    })
+    .await;
+    let employer = server.org(Role::Employer).uscc;
+    let flood = server.checks(Role::Employer).await;
+    let asked = people(7, 60);
+    let mut calls = tokio::task::JoinSet::new();
+    for (doc, name) in asked.clone() {
+        let mut client = flood.clone();
+        calls.spawn(async move {
+            client
+                .check(check_request(&doc, &name, proto::Purpose::PreHire))
+                .await
+        });
+    }
+    let (mut served, mut refused) = (0, Vec::new());
+    while let Some(answer) = calls.join_next().await {
+        match answer.unwrap() {
+            Ok(_) => served += 1,
+            Err(status) => refused.push(status),
+        }
+    }
+    assert!(
+        (10..=20).contains(&served),
+        "the burst and what refilled during the flood are served: {served}"
+    );
+    assert_eq!(served + refused.len(), 60);
+    for status in &refused {
+        assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+        assert!(
+            status.message().contains(&employer)
+                && status.message().contains("10 calls per second")
+                && status.message().contains("retry in"),
+            "{}",
+            status.message()
+        );
+    }
+
+    // Another organisation is not held back by the first one's flood, even acting for the
+    // same unit: the share is the caller's.
+    let mut bureau = server.checks(Role::Bureau).await;
+    for (doc, name) in people(8, 5) {
+        let request = proto::CheckRequest {
+            on_behalf_of: employer.clone(),
+            ..check_request(&doc, &name, proto::Purpose::PreHire)
+        };
+        bureau
+            .check(request)
+            .await
+            .expect("the bureau has its own share");
+    }
+
+    // The refusals made one audit entry, not one each; the metrics count every one.
+    let rows = server.audit_rows();
+    let audited: Vec<_> = rows
+        .iter()
+        .filter(|r| r.caller == employer && r.outcome == "RESOURCE_EXHAUSTED")
+        .collect();
+    assert_eq!(audited.len(), 1, "{audited:?}");
+    assert_eq!(audited[0].action, "CheckService.Check");
+    let metrics = server.scrape().await;
+    let counted = format!(
+        "safehire_rpc_requests_total{{method=\"CheckService.Check\",code=\"RESOURCE_EXHAUSTED\"}} {}",
+        refused.len()
+    );
+    assert!(metrics.contains(&counted), "{metrics}");
+
+    // A moment later the bucket has refilled.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (doc, name) = &asked[0];
+    flood
+        .clone()
+        .check(check_request(doc, name, proto::Purpose::PreHire))
+        .await
+        .expect("served again once the rate allows");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_limit_are_closed_on_arrival() {
+    let server = TestServer::start_with(|c| c.limits.max_connections = 2).await;
+    let health = |channel| tonic_health::pb::health_client::HealthClient::new(channel);
+    let ask = tonic_health::pb::HealthCheckRequest::default();
+    let first = server.channel(Role::Employer).await;
+    let second = server.channel(Role::Bureau).await;
+    health(first.clone()).check(ask.clone()).await.unwrap();
+    health(second.clone()).check(ask.clone()).await.unwrap();
+
+    let dir = server.certs_dir();
+    let identity = || {
+        Some((
+            std::fs::read(dir.join("employer.pem")).unwrap(),
+            std::fs::read(dir.join("employer.key")).unwrap(),
+        ))
+    };
+    let third = server.channel_with(identity()).await;
+    assert!(third.is_err(), "a third connection is closed on arrival");
+    let metrics = server.scrape().await;
+    assert!(
+        metrics.contains("safehire_connections_refused_total{reason=\"connection_limit\"} 1"),
+        "{metrics}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server
+        .audit_rows()
+        .iter()
+        .any(|r| r.action == "net.connection" && r.outcome == "RESOURCE_EXHAUSTED")
+    {
+        assert!(Instant::now() < deadline, "the refusal is audited");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Closing a connection gives its place back.
+    drop(first);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let again = loop {
+        if let Ok(channel) = server.channel_with(identity()).await {
+            break channel;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a place frees up when a connection closes"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    health(again).check(ask.clone()).await.unwrap();
+    health(second).check(ask).await.unwrap();
+}
+
+fn batch_header(batch_id: &str) -> proto::CheckBatchRequest {
+    proto::CheckBatchRequest {
+        item: Some(Req::Header(proto::BatchHeader {
+            batch_id: batch_id.into(),
+            purpose: proto::Purpose::Periodic as i32,
+            scope: proto::Scope::Art62 as i32,
+            consent_policy: proto::ConsentPolicy::NotRequired as i32,
+            consent_ref: String::new(),
+            on_behalf_of: String::new(),
+        })),
+    }
+}
+
+/// A batch whose client sends its header and then nothing is ended after the idle limit, and
+/// its slot (the only one here) is free for the next batch; a roster upload that stalls after
+/// its first members is ended too, and the roster is unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_streams_are_ended_and_give_back_what_they_held() {
+    let server = TestServer::start_with(|c| {
+        c.limits.stream_idle_secs = 5;
+        c.limits.max_batches_in_flight_per_org = 1;
+    })
+    .await;
+    let mut checks = server.checks(Role::Employer).await;
+    let (tx, rx) = mpsc::channel(4);
+    tx.send(batch_header("stalled")).await.unwrap();
+    let started = Instant::now();
+    let mut responses = checks
+        .check_batch(ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    let accepted = responses.message().await.unwrap().and_then(|m| m.item);
+    assert!(matches!(accepted, Some(Resp::Accepted(_))), "{accepted:?}");
+    let ended = responses
+        .message()
+        .await
+        .expect_err("the stalled batch is ended");
+    assert_eq!(ended.code(), Code::DeadlineExceeded, "{ended:?}");
+    assert!(
+        ended
+            .message()
+            .contains("no message from the client for 5 s"),
+        "{}",
+        ended.message()
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(4) && waited < Duration::from_secs(30),
+        "{waited:?}"
+    );
+    drop(tx);
+
+    let (doc, name) = &people(9, 1)[0];
+    let next = checks
+        .check_batch(tokio_stream::iter(vec![
+            batch_header("next"),
+            proto::CheckBatchRequest {
+                item: Some(Req::Rows(proto::BatchRows {
+                    rows: vec![proto::BatchRow {
+                        row: 1,
+                        subject: Some(common::identity(doc, name)),
+                        consent_ref: String::new(),
+                    }],
+                })),
+            },
+        ]))
+        .await
+        .expect("the stalled batch's slot was given back");
+    let mut next = next.into_inner();
+    let mut summary = None;
+    while let Some(message) = next.message().await.unwrap() {
+        if let Some(Resp::Summary(s)) = message.item {
+            summary = Some(s);
+        }
+    }
+    assert_eq!(summary.map(|s| s.rows), Some(1));
+    assert!(
+        server
+            .audit_rows()
+            .iter()
+            .any(|r| r.action == "CheckService.CheckBatch" && r.outcome == "DEADLINE_EXCEEDED"),
+        "the ended batch is audited"
+    );
+
+    // A roster upload that stalls after its first members.
+    let mut rosters = server.rosters(Role::Employer).await;
+    let staff: Vec<_> = people(10, 3)
+        .iter()
+        .enumerate()
+        .map(|(i, (d, n))| member(i as u64 + 1, d, n, "2026-09-01"))
+        .collect();
+    let (tx, rx) = mpsc::channel(4);
+    for message in roster_upload("", staff, 3) {
+        tx.send(message).await.unwrap();
+    }
+    let stalled = rosters
+        .replace_roster(ReceiverStream::new(rx))
+        .await
+        .expect_err("the stalled upload is ended");
+    assert_eq!(stalled.code(), Code::DeadlineExceeded, "{stalled:?}");
+    drop(tx);
+    let roster = rosters
+        .get_roster(proto::RosterQuery::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        !roster.declared && roster.current_members == 0,
+        "{roster:?}"
+    );
+}

@@ -1,5 +1,5 @@
 //! No plaintext identity anywhere: after a scenario with known people, the database, its WAL
-//! and every captured log line are searched for their ID numbers and names in every form sent.
+//! and every captured log line (human and JSON) are searched for their ID numbers and names in every form sent.
 
 mod common;
 
@@ -159,6 +159,17 @@ async fn no_id_number_or_name_reaches_the_database_the_wal_or_the_logs() {
     let wal_after = std::fs::read(&wal_path).unwrap_or_default();
     let logs = common::captured_logs();
     assert!(logs.contains("import finished"), "logs were captured");
+    let json_logs = common::captured_json_logs();
+    let json_lines: Vec<serde_json::Value> = json_logs
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each JSON log line parses"))
+        .collect();
+    assert!(
+        json_lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "import finished"),
+        "JSON logs were captured"
+    );
     let employer = server.org(Role::Employer).uscc;
     assert!(
         logs.lines().any(|l| l.contains("request_id=")
@@ -178,6 +189,7 @@ async fn no_id_number_or_name_reaches_the_database_the_wal_or_the_logs() {
             assert!(!contains(&wal_live, &needle), "WAL holds {needle:?}");
             assert!(!contains(&wal_after, &needle), "WAL holds {needle:?}");
             assert!(!logs.contains(&needle), "logs hold {needle:?}");
+            assert!(!json_logs.contains(&needle), "JSON logs hold {needle:?}");
             assert!(!metrics.contains(&needle), "metrics hold {needle:?}");
         }
     }

@@ -17,25 +17,44 @@ use safehire::proto;
 use safehire::server::RunningServer;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
-/// Every log line any test in this binary wrote, for the plaintext scans.
+/// Every log line any test in this binary wrote, in the human format, for the plaintext scans.
 pub fn captured_logs() -> String {
-    let buffer = log_buffer();
-    let bytes = buffer.lock().unwrap();
-    String::from_utf8_lossy(&bytes).into_owned()
+    let (human, _) = log_buffers();
+    String::from_utf8_lossy(&human.lock().unwrap()).into_owned()
 }
 
-fn log_buffer() -> Arc<Mutex<Vec<u8>>> {
-    static BUFFER: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    BUFFER
+/// The same log lines in the JSON format production writes.
+pub fn captured_json_logs() -> String {
+    let (_, json) = log_buffers();
+    String::from_utf8_lossy(&json.lock().unwrap()).into_owned()
+}
+
+type Buffer = Arc<Mutex<Vec<u8>>>;
+
+/// Every event at every level, written twice: human and JSON, as `log_format` chooses.
+fn log_buffers() -> (Buffer, Buffer) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    static BUFFERS: OnceLock<(Buffer, Buffer)> = OnceLock::new();
+    BUFFERS
         .get_or_init(|| {
-            let buffer = Arc::new(Mutex::new(Vec::new()));
-            let writer = CaptureWriter(Arc::clone(&buffer));
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter(tracing_subscriber::EnvFilter::new("trace"))
-                .with_writer(move || writer.clone())
-                .with_ansi(false)
+            let (human, json) = (Buffer::default(), Buffer::default());
+            let human_writer = CaptureWriter(Arc::clone(&human));
+            let json_writer = CaptureWriter(Arc::clone(&json));
+            let _ = tracing_subscriber::registry()
+                .with(tracing_subscriber::EnvFilter::new("trace"))
+                .with(
+                    tracing_subscriber::fmt::layer()
+                        .with_writer(move || human_writer.clone())
+                        .with_ansi(false),
+                )
+                .with(
+                    tracing_subscriber::fmt::layer()
+                        .json()
+                        .with_writer(move || json_writer.clone()),
+                )
                 .try_init();
-            buffer
+            (human, json)
         })
         .clone()
 }
@@ -73,7 +92,7 @@ impl TestServer {
 
     /// Starts with the test's changes to the configuration (limits, say).
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
-        log_buffer();
+        log_buffers();
         let dir = tempfile::tempdir().unwrap();
         let config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),

@@ -187,3 +187,191 @@ async fn exactly_the_declared_roles_pass_every_rpc() {
         "every RPC of every service is declared"
     );
 }
+
+/// Acting for someone else: a bureau for a unit it does not supervise, an employer for another
+/// employer (its roster, re-check, checks, disputes) — each refused with PERMISSION_DENIED and
+/// audited; and an employer sees only its own alerts, not another unit's.
+#[tokio::test]
+async fn nobody_acts_for_a_unit_outside_their_reach() {
+    use proto::check_batch_request::Item as BatchItem;
+    let server = TestServer::start().await;
+    let bureau = server.org(Role::Bureau).uscc;
+    let mut generator = safehire::synth::Generator::new(62, common::start_time().date());
+    // `sibling` is supervised by the dev bureau; `foreign` by no bureau at all.
+    let (sibling, foreign) = (generator.org(1), generator.org(2));
+    let mut orgs = server.orgs(Role::Operator).await;
+    for (unit, supervisor) in [(&sibling, bureau.clone()), (&foreign, String::new())] {
+        orgs.enroll(proto::EnrollRequest {
+            uscc: unit.uscc.clone(),
+            name: unit.name.clone(),
+            role: proto::Role::Employer as i32,
+            region: unit.region.clone(),
+            industry: proto::Industry::PrimarySecondarySchool as i32,
+            supervising_bureau: supervisor,
+        })
+        .await
+        .unwrap();
+    }
+    let other = foreign.uscc.clone();
+
+    let mut refused = Vec::new();
+    for role in [Role::Bureau, Role::Employer] {
+        let (channel, target) = match role {
+            Role::Bureau => (server.channel(role).await, other.clone()),
+            _ => (server.channel(role).await, sibling.uscc.clone()),
+        };
+        let mut checks = proto::check_service_client::CheckServiceClient::new(channel.clone());
+        let mut rosters = proto::roster_service_client::RosterServiceClient::new(channel.clone());
+        let mut reviews = proto::review_service_client::ReviewServiceClient::new(channel);
+        let (doc, name) = &common::people(63, 1)[0];
+        let mut attempts: Vec<(&str, Result<(), Status>)> = Vec::new();
+        attempts.push((
+            "CheckService.Check",
+            checks
+                .check(proto::CheckRequest {
+                    on_behalf_of: target.clone(),
+                    ..common::check_request(doc, name, proto::Purpose::PreHire)
+                })
+                .await
+                .map(drop),
+        ));
+        let header = proto::CheckBatchRequest {
+            item: Some(BatchItem::Header(proto::BatchHeader {
+                batch_id: "reach".into(),
+                purpose: proto::Purpose::Periodic as i32,
+                scope: proto::Scope::Art62 as i32,
+                consent_policy: proto::ConsentPolicy::NotRequired as i32,
+                consent_ref: String::new(),
+                on_behalf_of: target.clone(),
+            })),
+        };
+        let batch = match checks.check_batch(tokio_stream::iter(vec![header])).await {
+            Ok(stream) => {
+                let mut stream = stream.into_inner();
+                loop {
+                    match stream.message().await {
+                        Ok(Some(_)) => continue,
+                        Ok(None) => break Ok(()),
+                        Err(status) => break Err(status),
+                    }
+                }
+            }
+            Err(status) => Err(status),
+        };
+        attempts.push(("CheckService.CheckBatch", batch));
+        attempts.push((
+            "RosterService.ReplaceRoster",
+            rosters
+                .replace_roster(tokio_stream::iter(common::roster_upload(
+                    &target,
+                    vec![common::member(1, doc, name, "2026-09-01")],
+                    10,
+                )))
+                .await
+                .map(drop),
+        ));
+        attempts.push((
+            "RosterService.GetRoster",
+            rosters
+                .get_roster(proto::RosterQuery {
+                    on_behalf_of: target.clone(),
+                    max_due: 0,
+                })
+                .await
+                .map(drop),
+        ));
+        attempts.push((
+            "RosterService.RunRecheck",
+            rosters
+                .run_recheck(proto::RecheckRequest {
+                    on_behalf_of: target.clone(),
+                    scope: 0,
+                })
+                .await
+                .map(drop),
+        ));
+        attempts.push((
+            "ReviewService.DisputeCheck",
+            reviews
+                .dispute_check(proto::DisputeCheckRequest {
+                    check_id: uuid::Uuid::now_v7().to_string(),
+                    on_behalf_of: target.clone(),
+                    note: "not ours".into(),
+                })
+                .await
+                .map(drop),
+        ));
+        for (rpc, result) in attempts {
+            let status = result.expect_err(&format!("{rpc} as {} for {target}", role.label()));
+            assert_eq!(
+                status.code(),
+                Code::PermissionDenied,
+                "{rpc} as {}: {status:?}",
+                role.label()
+            );
+            refused.push(rpc.to_string());
+        }
+    }
+    let audited: Vec<String> = server
+        .audit_rows()
+        .into_iter()
+        .filter(|r| r.outcome == "PERMISSION_DENIED")
+        .map(|r| r.action)
+        .collect();
+    assert_eq!(audited, refused, "every refusal is audited, in order");
+
+    // An alert for the sibling unit (its roster declared by the bureau): the bureau sees it,
+    // the dev employer does not, and cannot acknowledge it.
+    let (doc, name) = &common::people(64, 1)[0];
+    server
+        .rosters(Role::Bureau)
+        .await
+        .replace_roster(tokio_stream::iter(common::roster_upload(
+            &sibling.uscc,
+            vec![common::member(1, doc, name, "2026-09-01")],
+            10,
+        )))
+        .await
+        .unwrap();
+    server
+        .import(vec![common::record(
+            1,
+            "REC-REACH",
+            doc,
+            name,
+            proto::Category::Sexual,
+        )])
+        .await;
+    let server = &server;
+    let listed = |role| async move {
+        server
+            .alerts(role)
+            .await
+            .list_alerts(proto::ListAlertsRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .alerts
+    };
+    let seen_by_bureau = listed(Role::Bureau).await;
+    assert_eq!(seen_by_bureau.len(), 1);
+    assert_eq!(seen_by_bureau[0].employer, sibling.uscc);
+    assert!(
+        listed(Role::Employer).await.is_empty(),
+        "not the employer's alert"
+    );
+    let acknowledged = server
+        .alerts(Role::Employer)
+        .await
+        .acknowledge_alert(proto::AcknowledgeRequest {
+            alert_id: seen_by_bureau[0].id,
+            action: proto::AlertAction::Disputed as i32,
+            note: "not ours".into(),
+        })
+        .await
+        .expect_err("another unit's alert");
+    assert!(
+        matches!(acknowledged.code(), Code::PermissionDenied | Code::NotFound),
+        "{acknowledged:?}"
+    );
+}

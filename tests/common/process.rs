@@ -23,14 +23,32 @@ pub fn serve(dir: &Path) -> (Serve, String) {
     (serve, url)
 }
 
+/// Starts `safehire serve` in `dir` with no practical limit on an organisation's call rate, for
+/// tests that drive more calls than one organisation's share (durability under a storm).
+pub fn serve_unthrottled(dir: &Path) -> (Serve, String) {
+    let (serve, url, _) = spawn(
+        dir,
+        &[
+            ("SAFEHIRE_LIMITS__CALLS_PER_SECOND_PER_ORG", "1000000"),
+            ("SAFEHIRE_LIMITS__CALL_BURST_PER_ORG", "1000000"),
+        ],
+    );
+    (serve, url)
+}
+
 /// Starts `safehire serve` in `dir` with the gRPC port and the metrics port both free ones;
 /// returns it with both addresses (the second as the URL of `/metrics`).
 pub fn serve_with_metrics(dir: &Path) -> (Serve, String, String) {
+    spawn(dir, &[])
+}
+
+fn spawn(dir: &Path, env: &[(&str, &str)]) -> (Serve, String, String) {
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .current_dir(dir)
         .env("RUST_LOG", "warn")
         .env("SAFEHIRE_METRICS__LISTEN", "127.0.0.1:0")
+        .envs(env.iter().copied())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();

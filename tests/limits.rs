@@ -179,9 +179,9 @@ async fn stalled_streams_are_ended_and_give_back_what_they_held() {
         .into_inner();
     let accepted = responses.message().await.unwrap().and_then(|m| m.item);
     assert!(matches!(accepted, Some(Resp::Accepted(_))), "{accepted:?}");
-    let ended = responses
-        .message()
+    let ended = tokio::time::timeout(Duration::from_secs(60), responses.message())
         .await
+        .expect("the server ends the stalled batch itself")
         .expect_err("the stalled batch is ended");
     assert_eq!(ended.code(), Code::DeadlineExceeded, "{ended:?}");
     assert!(
@@ -241,10 +241,13 @@ async fn stalled_streams_are_ended_and_give_back_what_they_held() {
     for message in roster_upload("", staff, 3) {
         tx.send(message).await.unwrap();
     }
-    let stalled = rosters
-        .replace_roster(ReceiverStream::new(rx))
-        .await
-        .expect_err("the stalled upload is ended");
+    let stalled = tokio::time::timeout(
+        Duration::from_secs(60),
+        rosters.replace_roster(ReceiverStream::new(rx)),
+    )
+    .await
+    .expect("the server ends the stalled upload itself")
+    .expect_err("the stalled upload is ended");
     assert_eq!(stalled.code(), Code::DeadlineExceeded, "{stalled:?}");
     drop(tx);
     let roster = rosters

@@ -3,16 +3,17 @@
 #
 #     safehire-backup.sh [DATABASE] [BACKUP_FOLDER]
 #
-# VACUUM INTO copies the database inside one read transaction: a consistent snapshot taken
-# without pausing the writer. (sqlite3's .backup starts over whenever another process commits,
-# and under steady load may never finish.) The copy's audit hash chain is verified with
-# `safehire audit verify --db` before it is kept, and the newest BACKUP_KEEP copies are kept.
+# `safehire backup` copies the database inside one read transaction (VACUUM INTO): a
+# consistent snapshot taken without pausing the writer. It writes the copy beside its final
+# name, verifies the copy's audit hash chain, fsyncs it and only then renames it into place,
+# so a backup file that exists is whole and verified. This script names the copies by time and
+# keeps the newest BACKUP_KEEP of them.
 #
 # The master key is NOT in the copy, by design: back it up separately (deploy/KEYS.md). A
 # database without its key can be audited but never answers a check again.
 #
-# Needs: sqlite3 (3.27 or newer), safehire, coreutils. Environment: BACKUP_KEEP (default 14),
-# BACKUP_SAFEHIRE (the safehire binary, default: safehire on PATH).
+# Needs: safehire, coreutils. Environment: BACKUP_KEEP (default 14), BACKUP_SAFEHIRE (the
+# safehire binary, default: safehire on PATH).
 set -eu
 
 db=${1:-/var/lib/safehire/safehire.db}
@@ -34,26 +35,13 @@ esac
 umask 077
 mkdir -p "$dest"
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
-partial="$dest/.safehire-$stamp.db.partial"
 final="$dest/safehire-$stamp.db"
-case $partial in
-*\'*)
-    echo "safehire-backup: the backup folder must not contain a single quote" >&2
-    exit 2
-    ;;
-esac
 if [ -e "$final" ]; then
     echo "safehire-backup: $final already exists (two runs in one second?)" >&2
     exit 1
 fi
-trap 'rm -f "$partial"' EXIT
 
-sqlite3 -bail -cmd ".timeout 10000" "$db" "VACUUM INTO '$partial'"
-"$safehire" audit verify --db "$partial"
-sync "$partial"
-mv "$partial" "$final"
-sync "$dest"
-trap - EXIT
+"$safehire" backup "$final" --db "$db"
 echo "safehire-backup: wrote $final"
 
 # Keep the newest $keep copies: the glob sorts by name, which is by time.

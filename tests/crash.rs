@@ -10,31 +10,10 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::process::{BIN, serve_unthrottled};
+use common::process::{BIN, channel, serve_unthrottled};
 use common::{identity, member, people, record, roster_upload};
 use rand::{Rng, SeedableRng};
 use safehire::proto::{self, Category, Purpose};
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
-
-async fn channel(dir: &Path, url: &str, role: &str) -> Channel {
-    safehire::tls::install_crypto_provider();
-    let certs = dir.join("certs/dev");
-    let read = |name: String| std::fs::read(certs.join(name)).unwrap();
-    let tls = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(read("ca.pem".into())))
-        .identity(Identity::from_pem(
-            read(format!("{role}.pem")),
-            read(format!("{role}.key")),
-        ))
-        .domain_name("localhost");
-    Endpoint::from_shared(url.to_string())
-        .unwrap()
-        .tls_config(tls)
-        .unwrap()
-        .connect()
-        .await
-        .unwrap()
-}
 
 fn count(db: &Path, sql: &str) -> i64 {
     let conn =

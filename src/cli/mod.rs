@@ -3,6 +3,7 @@
 
 mod alerts_cmd;
 mod audit_cmd;
+mod backup_cmd;
 mod batch_cmd;
 mod bench_cmd;
 mod certs_cmd;
@@ -87,6 +88,8 @@ pub enum Command {
     Keys(keys_cmd::KeysCommand),
     /// Is the server serving? Needs only the CA (--ca), no client certificate: for probes.
     Health(health_cmd::HealthArgs),
+    /// Copy the live database (beside the running server) to a verified backup file.
+    Backup(backup_cmd::BackupArgs),
 }
 
 /// A failure of a command: one line for the user and the exit code that goes with it.
@@ -161,6 +164,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Config(cmd) => config_cmd::run(cmd, json),
         Command::Keys(cmd) => keys_cmd::run(cmd, json),
         Command::Health(args) => health_cmd::run(&cli.connect, args, json).await,
+        Command::Backup(args) => backup_cmd::run(args, json),
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod alerts;
 mod audit_sql;
+mod backup;
 mod batches;
 mod certs;
 mod checkpoint;
@@ -22,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OpenFlags};
 
 pub use alerts::{AlertRow, AlertViewer};
+pub use backup::{BackupSummary, backup_file};
 pub use batches::{BatchState, Recorded, RowAnswer};
 pub use certs::RevokedCert;
 pub use import_order::ImportOrder;
@@ -66,6 +68,8 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{path}: the copy's audit chain does not verify ({problem}); it was not kept")]
+    BackupUnverified { path: PathBuf, problem: String },
 }
 
 /// The open database.

@@ -173,7 +173,7 @@ async fn run_until_killed(seed: u64) {
     // Odd seeds kill at a random moment of the storm; even ones once the roster and the import
     // were acknowledged (the moment their loss would be a lie), while the checks go on.
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    if seed % 2 == 0 {
+    if seed.is_multiple_of(2) {
         let deadline = std::time::Instant::now() + Duration::from_secs(120);
         loop {
             let done = {

@@ -46,7 +46,7 @@ async fn sixty_four_clients_for_a_while_leave_a_verifiable_log() {
         .unwrap_or(15);
     // This measures the server under load, far above one organisation's share of calls
     // (`tests/limits.rs` holds an organisation to its share).
-    let server = TestServer::start_with(|c| {
+    let server = TestServer::start_uncaptured(|c| {
         c.limits.calls_per_second_per_org = 1_000_000;
         c.limits.call_burst_per_org = 1_000_000;
     })

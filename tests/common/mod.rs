@@ -93,6 +93,12 @@ impl TestServer {
     /// Starts with the test's changes to the configuration (limits, say).
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
         log_buffers();
+        Self::start_uncaptured(adjust).await
+    }
+
+    /// Starts without capturing the logs: every log line is kept in memory for the plaintext
+    /// scans, which a test that runs for minutes (the soak) would mistake for a leak.
+    pub async fn start_uncaptured(adjust: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),

@@ -190,20 +190,7 @@ impl TestServer {
         url: &str,
         identity: Option<(Vec<u8>, Vec<u8>)>,
     ) -> Result<Channel, tonic::transport::Error> {
-        safehire::tls::install_crypto_provider();
-        let ca = std::fs::read(self.certs_dir().join("ca.pem")).unwrap();
-        let mut tls = ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(ca))
-            .domain_name("localhost");
-        if let Some((cert, key)) = identity {
-            tls = tls.identity(Identity::from_pem(cert, key));
-        }
-        Endpoint::from_shared(url.to_string())
-            .unwrap()
-            .tls_config(tls)
-            .unwrap()
-            .connect()
-            .await
+        connect(&self.certs_dir(), url, identity).await
     }
 
     pub async fn checks(
@@ -421,6 +408,29 @@ pub fn roster_upload(
         });
     }
     messages
+}
+
+/// A channel to `url` trusting the CA in `certs` and presenting `identity` (certificate, key
+/// PEM), or no certificate at all.
+pub async fn connect(
+    certs: &Path,
+    url: &str,
+    identity: Option<(Vec<u8>, Vec<u8>)>,
+) -> Result<Channel, tonic::transport::Error> {
+    safehire::tls::install_crypto_provider();
+    let ca = std::fs::read(certs.join("ca.pem")).unwrap();
+    let mut tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(ca))
+        .domain_name("localhost");
+    if let Some((cert, key)) = identity {
+        tls = tls.identity(Identity::from_pem(cert, key));
+    }
+    Endpoint::from_shared(url.to_string())
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
 }
 
 /// A TCP relay in front of the server whose connections the test can cut, as a broken network

@@ -71,24 +71,10 @@ fn spawn(dir: &Path, env: &[(&str, &str)]) -> (Serve, String, String) {
 /// A client channel to the server started in `dir`, presenting the dev certificate of `role`
 /// (`employer`, `registrar`, …) from the set the server made there.
 pub async fn channel(dir: &Path, url: &str, role: &str) -> tonic::transport::Channel {
-    use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
-    safehire::tls::install_crypto_provider();
     let certs = dir.join("certs/dev");
     let read = |name: String| std::fs::read(certs.join(name)).unwrap();
-    let tls = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(read("ca.pem".into())))
-        .identity(Identity::from_pem(
-            read(format!("{role}.pem")),
-            read(format!("{role}.key")),
-        ))
-        .domain_name("localhost");
-    Endpoint::from_shared(url.to_string())
-        .unwrap()
-        .tls_config(tls)
-        .unwrap()
-        .connect()
-        .await
-        .unwrap()
+    let identity = (read(format!("{role}.pem")), read(format!("{role}.key")));
+    super::connect(&certs, url, Some(identity)).await.unwrap()
 }
 
 /// Runs a client command in `dir` against `server`.

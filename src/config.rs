@@ -234,8 +234,12 @@ impl Default for Limits {
 }
 
 /// `SAFEHIRE_…` variables that are not server settings: the client's server address and the
-/// soak test's duration. `serve` ignores them, so a shell set up for the client can run it.
-pub const NOT_SETTINGS: &[&str] = &["SAFEHIRE_SERVER", "SAFEHIRE_SOAK_SECS"];
+/// soak and crash tests' sizes. `serve` ignores them, so a shell set up for the client can run it.
+pub const NOT_SETTINGS: &[&str] = &[
+    "SAFEHIRE_SERVER",
+    "SAFEHIRE_SOAK_SECS",
+    "SAFEHIRE_CRASH_SEEDS",
+];
 
 /// The process's `SAFEHIRE_…` settings, which `serve` applies over the file. A name or value
 /// that is not UTF-8 cannot be a setting, so it is refused rather than skipped.

@@ -561,9 +561,8 @@ fn open_xlsx(path: &Path, shown: String) -> Result<Table, TableError> {
     else {
         return Err(format_error(shown, "the workbook has no worksheet"));
     };
-    let range = workbook
-        .worksheet_range(&name)
-        .map_err(|e| format_error(&shown, format!("worksheet {name}: {e}")))?;
+    let range = read_sheet(&mut workbook, &name)
+        .map_err(|reason| format_error(&shown, format!("worksheet {name}: {reason}")))?;
 
     let mut next = 0;
     while next < range.height() {
@@ -582,6 +581,55 @@ fn open_xlsx(path: &Path, shown: String) -> Result<Table, TableError> {
         shown,
         format!("no header row (worksheet {name} is empty)"),
     ))
+}
+
+/// Excel's grid: a cell reference past it does not come from a spreadsheet program.
+const XLSX_MAX_ROWS: u32 = 1_048_576;
+const XLSX_MAX_COLUMNS: u32 = 16_384;
+/// Cells the box around a sheet's cells may span: a million-row staff file of sixteen columns.
+const XLSX_MAX_GRID_CELLS: u64 = 16 * 1_048_576;
+
+/// Reads a sheet cell by cell and builds its grid only once its extent is known to be sane.
+/// calamine sizes the grid from the cell references as written, so one crafted reference
+/// (`r="ZZZZZZZ3"`) would ask for hundreds of gigabytes and abort the process (calamine issues
+/// #694, #709; found by `fuzz/`).
+fn read_sheet<RS: std::io::Read + std::io::Seek>(
+    workbook: &mut Xlsx<RS>,
+    name: &str,
+) -> Result<Range<Data>, String> {
+    let mut reader = match workbook.worksheet_cells_reader(name) {
+        Ok(reader) => reader,
+        Err(calamine::XlsxError::NotAWorksheet(_)) => return Ok(Range::empty()),
+        Err(e) => return Err(e.to_string()),
+    };
+    let mut cells = Vec::new();
+    let (mut top, mut bottom, mut left, mut right) = (u32::MAX, 0, u32::MAX, 0);
+    while let Some(cell) = reader.next_cell().map_err(|e| e.to_string())? {
+        let (row, column) = cell.get_position();
+        if row >= XLSX_MAX_ROWS || column >= XLSX_MAX_COLUMNS {
+            return Err(format!(
+                "a cell lies outside a spreadsheet's {XLSX_MAX_ROWS} rows and {XLSX_MAX_COLUMNS} columns"
+            ));
+        }
+        if matches!(cell.get_value(), calamine::DataRef::Empty) {
+            continue;
+        }
+        (top, bottom) = (top.min(row), bottom.max(row));
+        (left, right) = (left.min(column), right.max(column));
+        let spanned = u64::from(bottom - top + 1) * u64::from(right - left + 1);
+        if spanned > XLSX_MAX_GRID_CELLS {
+            return Err(format!(
+                "its cells span {} rows and {} columns, more than {XLSX_MAX_GRID_CELLS} cells",
+                bottom - top + 1,
+                right - left + 1
+            ));
+        }
+        cells.push(calamine::Cell::new(
+            (row, column),
+            Data::from(cell.get_value().clone()),
+        ));
+    }
+    Ok(Range::from_sparse(cells))
 }
 
 /// Renders one sheet row as text; cells that cannot be trusted become "" plus
@@ -1102,6 +1150,21 @@ mod tests {
         let missing = dir.path().join("missing.csv");
         let error = Table::open(&missing, None).err().unwrap();
         assert!(matches!(error, TableError::Io { .. }));
+    }
+
+    /// A cell reference past Excel's grid (found by `fuzz/`: calamine sized its grid from it
+    /// and asked for 166 GB) is refused before any grid is built.
+    #[test]
+    fn a_cell_outside_the_grid_is_refused_not_allocated() {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/crashes/fuzz_roster_xlsx/column-beyond-grid-oom.xlsx");
+        let error = Table::open(&path, None).err().expect("refused");
+        assert!(
+            error
+                .to_string()
+                .contains("a cell lies outside a spreadsheet's 1048576 rows and 16384 columns"),
+            "{error}"
+        );
     }
 
     #[test]

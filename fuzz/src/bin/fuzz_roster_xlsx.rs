@@ -1,0 +1,6 @@
+//! afl target: see `safehire_fuzz::roster_xlsx`.
+
+fn main() {
+    let scratch = safehire_fuzz::Scratch::new();
+    afl::fuzz!(|data: &[u8]| safehire_fuzz::roster_xlsx(&scratch, data));
+}

@@ -260,3 +260,78 @@ async fn stalled_streams_are_ended_and_give_back_what_they_held() {
         "{roster:?}"
     );
 }
+
+/// A client that sends a whole batch and then reads none of the results holds its batch only
+/// until the idle limit: the results it left unread end the batch with DEADLINE_EXCEEDED, the
+/// ending is audited, and the organisation's only batch slot is free again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_let_go() {
+    let server = TestServer::start_with(|c| {
+        c.limits.stream_idle_secs = 5;
+        c.limits.max_batches_in_flight_per_org = 1;
+    })
+    .await;
+    let mut checks = server.checks(Role::Employer).await;
+    // More results than the client's HTTP/2 window (2 MiB) and the server's buffers hold.
+    let rows: Vec<proto::BatchRow> = people(11, 100_000)
+        .iter()
+        .enumerate()
+        .map(|(i, (doc, name))| proto::BatchRow {
+            row: i as u64 + 1,
+            subject: Some(common::identity(doc, name)),
+            consent_ref: String::new(),
+        })
+        .collect();
+    let mut messages = vec![batch_header("unread")];
+    messages.extend(rows.chunks(500).map(|chunk| proto::CheckBatchRequest {
+        item: Some(Req::Rows(proto::BatchRows {
+            rows: chunk.to_vec(),
+        })),
+    }));
+    // The response is held, never read.
+    let _unread = checks
+        .check_batch(tokio_stream::iter(messages))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !server
+        .audit_rows()
+        .iter()
+        .any(|r| r.action == "CheckService.CheckBatch" && r.outcome == "DEADLINE_EXCEEDED")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the server lets go of a client that reads nothing ({} of its rows were checked)",
+            server
+                .audit_rows()
+                .iter()
+                .filter(|r| r.action == "CheckService.CheckBatch" && r.has_subject)
+                .count()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (doc, name) = &people(12, 1)[0];
+    let next = checks
+        .check_batch(tokio_stream::iter(vec![
+            batch_header("after"),
+            proto::CheckBatchRequest {
+                item: Some(Req::Rows(proto::BatchRows {
+                    rows: vec![proto::BatchRow {
+                        row: 1,
+                        subject: Some(common::identity(doc, name)),
+                        consent_ref: String::new(),
+                    }],
+                })),
+            },
+        ]))
+        .await
+        .expect("the slot was given back");
+    let mut next = next.into_inner();
+    let mut answered = 0;
+    while let Some(message) = next.message().await.unwrap() {
+        if let Some(Resp::Summary(s)) = message.item {
+            answered = s.rows;
+        }
+    }
+    assert_eq!(answered, 1);
+}

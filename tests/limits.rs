@@ -158,6 +158,36 @@ fn batch_header(batch_id: &str) -> proto::CheckBatchRequest {
     }
 }
 
+/// Runs a batch of one row (person `seed`) to its end and returns the rows its summary counts.
+async fn one_row_batch(
+    checks: &mut proto::check_service_client::CheckServiceClient<tonic::transport::Channel>,
+    batch_id: &str,
+    seed: u64,
+) -> u64 {
+    let (doc, name) = &people(seed, 1)[0];
+    let row = proto::CheckBatchRequest {
+        item: Some(Req::Rows(proto::BatchRows {
+            rows: vec![proto::BatchRow {
+                row: 1,
+                subject: Some(common::identity(doc, name)),
+                consent_ref: String::new(),
+            }],
+        })),
+    };
+    let mut responses = checks
+        .check_batch(tokio_stream::iter(vec![batch_header(batch_id), row]))
+        .await
+        .expect("the batch is accepted")
+        .into_inner();
+    let mut rows = 0;
+    while let Some(message) = responses.message().await.unwrap() {
+        if let Some(Resp::Summary(summary)) = message.item {
+            rows = summary.rows;
+        }
+    }
+    rows
+}
+
 /// A batch whose client sends its header and then nothing is ended after the idle limit, and
 /// its slot (the only one here) is free for the next batch; a roster upload that stalls after
 /// its first members is ended too, and the roster is unchanged.
@@ -198,30 +228,11 @@ async fn stalled_streams_are_ended_and_give_back_what_they_held() {
     );
     drop(tx);
 
-    let (doc, name) = &people(9, 1)[0];
-    let next = checks
-        .check_batch(tokio_stream::iter(vec![
-            batch_header("next"),
-            proto::CheckBatchRequest {
-                item: Some(Req::Rows(proto::BatchRows {
-                    rows: vec![proto::BatchRow {
-                        row: 1,
-                        subject: Some(common::identity(doc, name)),
-                        consent_ref: String::new(),
-                    }],
-                })),
-            },
-        ]))
-        .await
-        .expect("the stalled batch's slot was given back");
-    let mut next = next.into_inner();
-    let mut summary = None;
-    while let Some(message) = next.message().await.unwrap() {
-        if let Some(Resp::Summary(s)) = message.item {
-            summary = Some(s);
-        }
-    }
-    assert_eq!(summary.map(|s| s.rows), Some(1));
+    assert_eq!(
+        one_row_batch(&mut checks, "next", 9).await,
+        1,
+        "the stalled batch's slot was given back"
+    );
     assert!(
         server
             .audit_rows()
@@ -310,28 +321,9 @@ async fn a_client_that_stops_reading_is_let_go() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let (doc, name) = &people(12, 1)[0];
-    let next = checks
-        .check_batch(tokio_stream::iter(vec![
-            batch_header("after"),
-            proto::CheckBatchRequest {
-                item: Some(Req::Rows(proto::BatchRows {
-                    rows: vec![proto::BatchRow {
-                        row: 1,
-                        subject: Some(common::identity(doc, name)),
-                        consent_ref: String::new(),
-                    }],
-                })),
-            },
-        ]))
-        .await
-        .expect("the slot was given back");
-    let mut next = next.into_inner();
-    let mut answered = 0;
-    while let Some(message) = next.message().await.unwrap() {
-        if let Some(Resp::Summary(s)) = message.item {
-            answered = s.rows;
-        }
-    }
-    assert_eq!(answered, 1);
+    assert_eq!(
+        one_row_batch(&mut checks, "after", 12).await,
+        1,
+        "the slot was given back"
+    );
 }

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use time::{Date, Duration, OffsetDateTime};
 
 use crate::check::Outcome;
-use crate::clock::from_micros;
+use crate::clock::{calendar_date, from_micros, start_of_day};
 use crate::coded::coded_enum;
 use crate::config::Rules;
 use crate::keys::SubjectKey;
@@ -102,7 +102,7 @@ struct History {
 
 /// Judges one unit at `as_of` under `rules`.
 pub fn evaluate(facts: &UnitFacts, as_of: OffsetDateTime, rules: &Rules) -> UnitResult {
-    let today = as_of.date();
+    let today = calendar_date(as_of);
     let interval = Duration::days(i64::from(rules.recheck_interval_days));
     let mut history: HashMap<SubjectKey, History> = HashMap::new();
     for check in &facts.checks {
@@ -158,7 +158,7 @@ pub fn evaluate(facts: &UnitFacts, as_of: OffsetDateTime, rules: &Rules) -> Unit
         history
             .get(&m.subject)
             .and_then(|h| h.first)
-            .is_some_and(|first| from_micros(first).date() <= m.hire_date + grace)
+            .is_some_and(|first| calendar_date(from_micros(first)) <= m.hire_date + grace)
     };
     let judged: Vec<&MemberFact> = facts
         .members
@@ -187,8 +187,7 @@ pub fn evaluate(facts: &UnitFacts, as_of: OffsetDateTime, rules: &Rules) -> Unit
         .iter()
         .filter(|m| !recent(m))
         .filter(|m| {
-            history.contains_key(&m.subject)
-                || OffsetDateTime::new_utc(m.hire_date, time::Time::MIDNIGHT) + interval <= as_of
+            history.contains_key(&m.subject) || start_of_day(m.hire_date) + interval <= as_of
         })
         .count() as u64;
     add(

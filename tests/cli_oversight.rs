@@ -232,7 +232,10 @@ fn units_imported_checked_reported_and_traced() {
         Some(0),
         "nobody was enrolled in 2001"
     );
-    assert_eq!(before["as_of"], "2001-01-01T23:59:59.999999Z");
+    assert_eq!(
+        before["as_of"], "2001-01-01T15:59:59.999999Z",
+        "the end of the day in Beijing"
+    );
 
     let files = run(&["oversight", "report", "--out", "r.csv", "--html", "r.html"]);
     assert_eq!(files.status.code(), Some(0), "{}", both(&files));

@@ -79,7 +79,7 @@ async fn recheck(server: &TestServer, unit: &str) {
 }
 
 fn date_of(server: &TestServer) -> String {
-    safehire::roster::date_text(server.clock.now().date())
+    safehire::roster::date_text(safehire::clock::calendar_date(server.clock.now()))
 }
 
 /// The report as (header, units by USCC, bureau groups by key, totals).
@@ -513,4 +513,51 @@ async fn a_bureau_enrols_its_own_units_and_no_one_else() {
         .unwrap()
         .unwrap();
     assert_eq!(prosecutor.role, proto::Role::Prosecutor as i32, "unchanged");
+}
+
+/// The grace period after a hire is counted in Beijing days. Two people hired on 2 March, the
+/// grace being 7 days: one checked at 23:30 on the 9th in Beijing (in time), one at 07:30 on
+/// the 10th in Beijing — still the 9th in UTC, and late all the same.
+#[tokio::test]
+async fn the_days_of_the_rules_are_beijing_days() {
+    let server = TestServer::start().await;
+    let bureau = server.org(Role::Bureau).uscc;
+    let mut generator = safehire::synth::Generator::new(95, common::start_time().date());
+    let uscc = generator.uscc();
+    enroll(&server, &uscc, "北京时间幼儿园", &bureau).await;
+    let unit = Unit {
+        uscc,
+        staff: people(96, 2),
+    };
+    server
+        .clock
+        .set(time::macros::datetime!(2026-03-02 10:00 +8));
+    replace_roster(&server, &unit, "2026-03-02").await;
+
+    server
+        .clock
+        .set(time::macros::datetime!(2026-03-09 23:30 +8));
+    check(&server, &unit.uscc, &unit.staff[0], Purpose::PreHire).await;
+    server
+        .clock
+        .set(time::macros::datetime!(2026-03-10 07:30 +8));
+    assert_eq!(
+        server.clock.now().to_offset(time::UtcOffset::UTC).date(),
+        time::macros::date!(2026 - 03 - 09),
+        "the second check is still on the 9th in UTC"
+    );
+    check(&server, &unit.uscc, &unit.staff[1], Purpose::PreHire).await;
+
+    server.clock.advance(Duration::days(5));
+    let report = report(&server, Role::Prosecutor, server.clock.now())
+        .await
+        .unwrap();
+    let found = &report.units[&unit.uscc];
+    assert_eq!(kinds(found), [FindingKind::UncheckedStaff], "{found:?}");
+    assert_eq!(
+        (found.findings[0].count, found.findings[0].of),
+        (1, 2),
+        "{:?}",
+        found.findings[0]
+    );
 }

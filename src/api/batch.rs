@@ -456,7 +456,7 @@ async fn prepare(
 ) -> Result<Prepared, ApiError> {
     let now = state.now();
     let at_micros = crate::clock::to_micros(now);
-    let today = now.date();
+    let today = crate::clock::calendar_date(now);
     let mut answers = Vec::with_capacity(rows.len());
     let mut replies = Vec::new();
     let mut valid = Vec::with_capacity(rows.len());

@@ -45,7 +45,11 @@ impl CheckApi {
         entry.purpose = purpose.label().into();
         let scope = convert::scope(req.scope)?;
         entry.scope = scope.label().into();
-        let (document, name) = convert::identity("subject", req.subject.as_ref(), now.date())?;
+        let (document, name) = convert::identity(
+            "subject",
+            req.subject.as_ref(),
+            crate::clock::calendar_date(now),
+        )?;
         let subject = state.keys.subject_key(&document);
         entry.subject = Some(subject);
         validate_consent(&req.consent_ref, consent_required(purpose))?;

@@ -67,7 +67,7 @@ impl AppState {
 
     /// Today as roster dates are written (YYYY-MM-DD).
     pub fn today_text(&self) -> String {
-        crate::roster::date_text(self.now().date())
+        crate::roster::date_text(crate::clock::calendar_date(self.now()))
     }
 
     /// Wakes the alert watchers after `raised` alerts were committed.

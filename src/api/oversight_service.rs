@@ -361,7 +361,7 @@ impl OversightService for OversightApi {
             .authorize(&request, &Rpc::OVERSIGHT_WHO_CHECKED)
             .await?;
         let req = request.into_inner();
-        let today = self.state.now().date();
+        let today = crate::clock::calendar_date(self.state.now());
         let filter =
             convert::identity("subject", req.subject.as_ref(), today).and_then(|(document, _)| {
                 let subject = self.state.keys.subject_key(&document);

@@ -93,7 +93,7 @@ impl RegistryApi {
                     ),
                 ));
             }
-            let today = state.now().date();
+            let today = crate::clock::calendar_date(state.now());
             for record in &chunk.records {
                 summary.received += 1;
                 match self.hash_record(record, today) {

@@ -111,7 +111,7 @@ impl RosterApi {
                     ),
                 ));
             }
-            let today = state.now().date();
+            let today = crate::clock::calendar_date(state.now());
             for member in &members {
                 summary.received += 1;
                 match self.validate(member, change, today, &mut seen) {

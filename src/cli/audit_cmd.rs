@@ -48,10 +48,10 @@ pub enum AuditCommand {
         /// Entries where this USCC is the caller or the employer.
         #[arg(long, value_name = "USCC", default_value = "")]
         org: String,
-        /// From this moment (a date: its start, UTC; or an RFC 3339 time).
+        /// From this moment (a date: its start, Beijing time; or an RFC 3339 time).
         #[arg(long, value_name = "DATE|DATETIME")]
         from: Option<String>,
-        /// Up to this moment (a date: its end, UTC; or an RFC 3339 time).
+        /// Up to this moment (a date: its end, Beijing time; or an RFC 3339 time).
         #[arg(long, value_name = "DATE|DATETIME")]
         to: Option<String>,
         /// Only this action, e.g. CheckService.Check.
@@ -76,10 +76,10 @@ pub enum AuditCommand {
         /// Name as on the document.
         #[arg(long)]
         name: String,
-        /// From this moment (a date: its start, UTC; or an RFC 3339 time).
+        /// From this moment (a date: its start, Beijing time; or an RFC 3339 time).
         #[arg(long, value_name = "DATE|DATETIME")]
         from: Option<String>,
-        /// Up to this moment (a date: its end, UTC; or an RFC 3339 time).
+        /// Up to this moment (a date: its end, Beijing time; or an RFC 3339 time).
         #[arg(long, value_name = "DATE|DATETIME")]
         to: Option<String>,
     },

@@ -41,7 +41,7 @@ pub enum GenCommand {
 }
 
 pub fn run(cmd: GenCommand) -> Result<u8, CliError> {
-    let today = time::OffsetDateTime::now_utc().date();
+    let today = crate::clock::calendar_date(time::OffsetDateTime::now_utc());
     if let GenCommand::People {
         count,
         seed,

@@ -1,7 +1,8 @@
 //! Moments given on the command line (`--as-of`, `--from`, `--to`): a plain date, as people
 //! write it, or a full RFC 3339 time when a second matters. A date alone stands for the start
-//! or the end of that day in UTC, depending on which end of a range it bounds, so that
-//! `--from 2026-11-01 --to 2026-11-30` covers the whole of both days.
+//! or the end of that day in China Standard Time (the service's calendar), depending on which
+//! end of a range it bounds, so that `--from 2026-11-01 --to 2026-11-30` covers the whole of
+//! both days as people there count them.
 
 use time::format_description::well_known::Rfc3339;
 use time::macros::{format_description, time};
@@ -12,7 +13,7 @@ use super::CliError;
 /// Which end of a range a date-only moment bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Edge {
-    /// 00:00:00 UTC of the day.
+    /// 00:00:00 of the day.
     Start,
     /// The last microsecond of the day (the server's resolution), so that nothing logged in
     /// the day's final second is left out of an inclusive bound.
@@ -26,7 +27,7 @@ pub struct Moment {
     pub date_only: bool,
 }
 
-/// Parses `YYYY-MM-DD` (at `edge` of that day, UTC) or an RFC 3339 time; `flag` names the
+/// Parses `YYYY-MM-DD` (at `edge` of that day, China Standard Time) or an RFC 3339 time; `flag` names the
 /// option in the error.
 pub fn parse(flag: &str, text: &str, edge: Edge) -> Result<Moment, CliError> {
     let text = text.trim();
@@ -36,7 +37,7 @@ pub fn parse(flag: &str, text: &str, edge: Edge) -> Result<Moment, CliError> {
             Edge::End => time!(23:59:59.999_999),
         };
         return Ok(Moment {
-            at: date.with_time(time).assume_utc(),
+            at: date.with_time(time).assume_offset(crate::clock::CALENDAR),
             date_only: true,
         });
     }
@@ -75,12 +76,12 @@ mod tests {
     use time::macros::datetime;
 
     #[test]
-    fn a_date_is_the_start_or_the_end_of_its_day_in_utc() {
+    fn a_date_is_the_start_or_the_end_of_its_day_in_china_standard_time() {
         let start = parse("--from", "2026-11-24", Edge::Start).unwrap();
-        assert_eq!(start.at, datetime!(2026-11-24 00:00 UTC));
+        assert_eq!(start.at, datetime!(2026-11-23 16:00 UTC));
         assert!(start.date_only);
         let end = parse("--to", "2026-11-24", Edge::End).unwrap();
-        assert_eq!(end.at, datetime!(2026-11-24 23:59:59.999999 UTC));
+        assert_eq!(end.at, datetime!(2026-11-24 15:59:59.999999 UTC));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 use super::moment::{self, Edge};
 use super::report::{self, Report};
 use super::{CliError, ConnectArgs, exit, print_json};
+use crate::clock::calendar_date;
 use crate::org::{Industry, Role};
 use crate::proto;
 use crate::proto::oversight_service_client::OversightServiceClient;
@@ -21,7 +22,7 @@ pub enum OversightCommand {
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// The moment judged: a date (its end, UTC) or an RFC 3339 time; default now.
+    /// The moment judged: a date (its end, Beijing time) or an RFC 3339 time; default now.
     #[arg(long, value_name = "DATE|DATETIME")]
     pub as_of: Option<String>,
     /// Only units whose region starts with this ("15", "1506", "150602").
@@ -91,7 +92,8 @@ fn request(args: &ReportArgs, now: OffsetDateTime) -> Result<proto::ComplianceRe
         None => None,
         Some(text) => {
             let m = moment::parse("--as-of", text, Edge::End)?;
-            (!m.date_only || m.at.date() != now.date()).then(|| moment::timestamp(m.at))
+            (!m.date_only || calendar_date(m.at) != calendar_date(now))
+                .then(|| moment::timestamp(m.at))
         }
     };
     let industry = match &args.industry {
@@ -132,12 +134,15 @@ mod tests {
         let past = request(&args(Some("2026-11-23"), Some("kindergarten")), now).unwrap();
         assert_eq!(
             past.as_of.map(|t| t.seconds),
-            Some(datetime!(2026-11-23 23:59:59 UTC).unix_timestamp())
+            Some(datetime!(2026-11-23 23:59:59 +8).unix_timestamp())
         );
         assert_eq!(past.industry, Industry::Kindergarten.code());
         assert_eq!(past.region_prefix, "1506");
         let later = request(&args(Some("2026-11-25"), None), now).unwrap();
         assert!(later.as_of.is_some(), "for the server to refuse");
+        let beijing_evening = datetime!(2026-11-24 17:00 UTC);
+        let tomorrow_there = request(&args(Some("2026-11-25"), None), beijing_evening).unwrap();
+        assert_eq!(tomorrow_there.as_of, None, "01:00 on the 25th in Beijing");
     }
 
     #[test]

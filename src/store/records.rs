@@ -177,7 +177,9 @@ pub fn finish_import(
     drop(rows);
     drop(stmt);
     discard(ctx.conn, import_id)?;
-    let today = crate::roster::date_text(crate::clock::from_micros(at_micros).date());
+    let today = crate::roster::date_text(crate::clock::calendar_date(crate::clock::from_micros(
+        at_micros,
+    )));
     for subject in applies_anew {
         let raised =
             super::alerts::raise_for_subject(ctx, subject, version, &today, at_micros, audit)?;
@@ -374,7 +376,9 @@ pub fn set_flag(
         ..audit.clone()
     })?;
     let alerts_raised = if changed && flag == RecordFlag::Reinstated && !sealed {
-        let today = crate::roster::date_text(crate::clock::from_micros(at_micros).date());
+        let today = crate::roster::date_text(crate::clock::calendar_date(
+            crate::clock::from_micros(at_micros),
+        ));
         super::alerts::raise_for_subject(ctx, subject, version, &today, at_micros, &audit)?.len()
             as u64
     } else {

@@ -65,14 +65,16 @@ fn page(report: &Report) -> String {
     html
 }
 
-/// A moment to the second, for titles; the facts table gives it exactly.
+/// A moment to the second in Beijing time, for titles people read; the facts table gives it
+/// exactly, in UTC.
 fn readable(at: Option<&prost_types::Timestamp>) -> String {
     at.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t.seconds).ok())
         .and_then(|at| {
-            at.format(time::macros::format_description!(
-                "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
-            ))
-            .ok()
+            at.to_offset(crate::clock::CALENDAR)
+                .format(time::macros::format_description!(
+                    "[year]-[month]-[day] [hour]:[minute]:[second] (UTC+8)"
+                ))
+                .ok()
         })
         .unwrap_or_default()
 }

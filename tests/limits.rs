@@ -1,12 +1,12 @@
 //! Back-pressure through the real server: one organisation held to its share of calls while
-//! another is served, connections past the limit closed on arrival, and stalled streams ended
-//! so that they give back what they held.
+//! another is served, connections past the limit closed on arrival, silent peers found by
+//! HTTP/2 pings, and stalled streams ended so that they give back what they held.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{TestServer, check_request, member, people, roster_upload};
+use common::{CuttableProxy, TestServer, check_request, member, people, roster_upload};
 use safehire::org::Role;
 use safehire::proto::{self, check_batch_request::Item as Req, check_batch_response::Item as Resp};
 use tokio::sync::mpsc;
@@ -104,13 +104,7 @@ async fn connections_past_the_limit_are_closed_on_arrival() {
     health(first.clone()).check(ask.clone()).await.unwrap();
     health(second.clone()).check(ask.clone()).await.unwrap();
 
-    let dir = server.certs_dir();
-    let identity = || {
-        Some((
-            std::fs::read(dir.join("employer.pem")).unwrap(),
-            std::fs::read(dir.join("employer.key")).unwrap(),
-        ))
-    };
+    let identity = || server.credentials(Role::Employer);
     let third = server.channel_with(identity()).await;
     assert!(third.is_err(), "a third connection is closed on arrival");
     let metrics = server.scrape().await;
@@ -143,6 +137,51 @@ async fn connections_past_the_limit_are_closed_on_arrival() {
     };
     health(again).check(ask.clone()).await.unwrap();
     health(second).check(ask).await.unwrap();
+}
+
+/// A peer gone silent without closing its connection (a cut cable, a suspended laptop) is found
+/// by the HTTP/2 pings: one not answered within `keepalive_secs` closes the connection, and the
+/// place it held is given back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_peer_is_found_by_pings_and_its_place_given_back() {
+    let server = TestServer::start_with(|c| {
+        c.limits.max_connections = 1;
+        c.limits.keepalive_secs = 5;
+    })
+    .await;
+    let health = |channel| tonic_health::pb::health_client::HealthClient::new(channel);
+    let ask = tonic_health::pb::HealthCheckRequest::default();
+    let proxy = CuttableProxy::start(server.addr).await;
+    let silent = server.channel_via(&proxy, Role::Employer).await;
+    health(silent.clone()).check(ask.clone()).await.unwrap();
+    assert!(
+        server
+            .channel_with(server.credentials(Role::Bureau))
+            .await
+            .is_err(),
+        "the one place is taken"
+    );
+
+    proxy.freeze();
+    let frozen_at = Instant::now();
+    tokio::time::timeout(Duration::from_secs(30), proxy.server_hangs_up())
+        .await
+        .expect("the server closes a connection whose pings go unanswered");
+    let found_after = frozen_at.elapsed();
+    assert!(
+        found_after >= Duration::from_secs(5),
+        "not before a ping went unanswered: {found_after:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let again = loop {
+        if let Ok(channel) = server.channel_with(server.credentials(Role::Bureau)).await {
+            break channel;
+        }
+        assert!(Instant::now() < deadline, "the silent peer's place is free");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    health(again).check(ask).await.unwrap();
+    drop(silent);
 }
 
 fn batch_header(batch_id: &str) -> proto::CheckBatchRequest {

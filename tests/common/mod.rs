@@ -158,21 +158,23 @@ impl TestServer {
 
     /// A channel presenting the dev certificate of `role`.
     pub async fn channel(&self, role: Role) -> Channel {
+        self.channel_with(self.credentials(role))
+            .await
+            .expect("connects")
+    }
+
+    /// The dev certificate and key (PEM) of `role`, for [`Self::channel_with`].
+    pub fn credentials(&self, role: Role) -> Option<(Vec<u8>, Vec<u8>)> {
         let dir = self.certs_dir();
         let cert = std::fs::read(dir.join(format!("{}.pem", role.slug()))).unwrap();
         let key = std::fs::read(dir.join(format!("{}.key", role.slug()))).unwrap();
-        self.channel_with(Some((cert, key)))
-            .await
-            .expect("connects")
+        Some((cert, key))
     }
 
     /// A channel presenting the dev certificate of `role` through `proxy`, whose connections
     /// the test can cut.
     pub async fn channel_via(&self, proxy: &CuttableProxy, role: Role) -> Channel {
-        let dir = self.certs_dir();
-        let cert = std::fs::read(dir.join(format!("{}.pem", role.slug()))).unwrap();
-        let key = std::fs::read(dir.join(format!("{}.key", role.slug()))).unwrap();
-        self.connect(&format!("https://{}", proxy.addr), Some((cert, key)))
+        self.connect(&format!("https://{}", proxy.addr), self.credentials(role))
             .await
             .expect("connects through the proxy")
     }
@@ -434,10 +436,15 @@ pub async fn connect(
 }
 
 /// A TCP relay in front of the server whose connections the test can cut, as a broken network
-/// or a killed client would: the server sees its streams fail, not end.
+/// or a killed client would (the server sees its streams fail, not end), or freeze, as a cut
+/// cable or a suspended laptop would (nothing arrives from the client any more, and nothing
+/// closes).
 pub struct CuttableProxy {
     pub addr: std::net::SocketAddr,
     cut: tokio::sync::watch::Sender<bool>,
+    frozen: tokio::sync::watch::Sender<bool>,
+    /// Set when the server closed a connection that was frozen.
+    server_hung_up: tokio::sync::watch::Sender<bool>,
 }
 
 impl CuttableProxy {
@@ -445,22 +452,51 @@ impl CuttableProxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (cut, _) = tokio::sync::watch::channel(false);
-        let cuts = cut.clone();
+        let (frozen, _) = tokio::sync::watch::channel(false);
+        let (server_hung_up, _) = tokio::sync::watch::channel(false);
+        let (cuts, freezes, hang_ups) = (cut.clone(), frozen.clone(), server_hung_up.clone());
         tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
                 let mut cut = cuts.subscribe();
+                let mut frozen = freezes.subscribe();
+                let hang_ups = hang_ups.clone();
                 tokio::spawn(async move {
                     let Ok(mut upstream) = tokio::net::TcpStream::connect(server).await else {
                         return;
                     };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {}
-                        _ = cut.wait_for(|cut| *cut) => {}
+                    let froze = tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut upstream) => false,
+                        _ = cut.wait_for(|cut| *cut) => false,
+                        _ = frozen.wait_for(|frozen| *frozen) => true,
+                    };
+                    if froze {
+                        // What the server sends is lost on the way; the client's side stays
+                        // open and says nothing.
+                        let _ = tokio::io::copy(&mut upstream, &mut tokio::io::sink()).await;
+                        hang_ups.send_replace(true);
+                        std::future::pending::<()>().await;
+                        drop(client);
                     }
                 });
             }
         });
-        CuttableProxy { addr, cut }
+        CuttableProxy {
+            addr,
+            cut,
+            frozen,
+            server_hung_up,
+        }
+    }
+
+    /// Stops every connection through the proxy dead, without closing any.
+    pub fn freeze(&self) {
+        self.frozen.send_replace(true);
+    }
+
+    /// Waits until the server closes a frozen connection.
+    pub async fn server_hangs_up(&self) {
+        let mut hung_up = self.server_hung_up.subscribe();
+        hung_up.wait_for(|hung_up| *hung_up).await.unwrap();
     }
 
     /// Drops every connection through the proxy.

@@ -361,12 +361,14 @@ fn build_router(
 /// Every call runs in a span with its own request id and the method; `authorize` adds the
 /// calling organisation. Log lines inside the call carry all three, and never an identity.
 fn call_span(request: &tonic::codegen::http::Request<()>) -> tracing::Span {
-    tracing::info_span!(
+    let span = tracing::info_span!(
         "call",
         request_id = %uuid::Uuid::now_v7(),
         method = %request.uri().path(),
         caller = tracing::field::Empty,
-    )
+    );
+    crate::telemetry::continue_trace(&span, request.headers());
+    span
 }
 
 /// Accepts TCP connections and completes TLS handshakes off the accept path; a failed handshake

@@ -50,6 +50,18 @@ where
     }
 }
 
+/// Makes `span` a child of the caller's trace when the request carries a W3C `traceparent`
+/// header, so that an HR system's own trace shows the safehire call inside it. The header holds
+/// only trace and span ids. Does nothing without the export.
+pub fn continue_trace(span: &tracing::Span, headers: &tonic::codegen::http::HeaderMap) {
+    #[cfg(feature = "otel")]
+    if headers.contains_key("traceparent") {
+        otel::continue_trace(span, headers);
+    }
+    #[cfg(not(feature = "otel"))]
+    let _ = (span, headers);
+}
+
 impl TraceExport {
     /// Whether spans are being exported.
     pub fn is_active(&self) -> bool {
@@ -93,6 +105,31 @@ mod otel {
 
     use super::{TelemetryError, TraceExport};
     use crate::config::TelemetryConfig;
+
+    /// Reads `traceparent`/`tracestate` out of gRPC request headers.
+    struct Headers<'a>(&'a tonic::codegen::http::HeaderMap);
+
+    impl opentelemetry::propagation::Extractor for Headers<'_> {
+        fn get(&self, key: &str) -> Option<&str> {
+            self.0.get(key).and_then(|v| v.to_str().ok())
+        }
+
+        fn keys(&self) -> Vec<&str> {
+            self.0
+                .keys()
+                .map(tonic::codegen::http::HeaderName::as_str)
+                .collect()
+        }
+    }
+
+    pub(super) fn continue_trace(span: &tracing::Span, headers: &tonic::codegen::http::HeaderMap) {
+        use opentelemetry::propagation::TextMapPropagator as _;
+        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+        let parent = opentelemetry_sdk::propagation::TraceContextPropagator::new()
+            .extract(&Headers(headers));
+        // Refused only when no export layer is installed: then there is no trace to join.
+        let _ = span.set_parent(parent);
+    }
 
     pub(super) fn start<S>(
         config: &TelemetryConfig,

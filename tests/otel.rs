@@ -1,9 +1,11 @@
 //! The OpenTelemetry export (feature `otel`), end to end: the real `safehire serve` exports its
 //! call spans over OTLP/gRPC to a collector this test runs on loopback, flushes them when it is
 //! stopped with SIGTERM, and the spans name the method and the caller but never the person
-//! checked.
+//! checked. A call that carries a W3C `traceparent` is exported inside the caller's trace.
 
 #![cfg(feature = "otel")]
+
+mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -21,6 +23,11 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use prost::Message;
 
 const BIN: &str = env!("CARGO_BIN_EXE_safehire");
+
+/// The caller's trace, as its `traceparent` header gives it.
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const PARENT_ID: &str = "00f067aa0ba902b7";
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
 /// Everything the collector was sent.
 #[derive(Clone, Default)]
@@ -165,6 +172,27 @@ async fn call_spans_reach_the_collector_at_shutdown_without_the_person_checked()
             "{}",
             String::from_utf8_lossy(&check.stderr)
         );
+        // The same check from an HR system that traces its own work.
+        tokio::runtime::Handle::current().block_on(async {
+            let certs = path.join("certs/dev");
+            let identity = Some((
+                std::fs::read(certs.join("employer.pem")).unwrap(),
+                std::fs::read(certs.join("employer.key")).unwrap(),
+            ));
+            let channel = common::connect(&certs, &url, identity).await.unwrap();
+            let mut request = tonic::Request::new(common::check_request(
+                &person[1],
+                &person[2],
+                safehire::proto::Purpose::Periodic,
+            ));
+            request
+                .metadata_mut()
+                .insert("traceparent", TRACEPARENT.parse().unwrap());
+            safehire::proto::check_service_client::CheckServiceClient::new(channel)
+                .check(request)
+                .await
+                .unwrap();
+        });
         (person, terminate(&mut server, Duration::from_secs(30)))
     })
     .await
@@ -188,12 +216,23 @@ async fn call_spans_reach_the_collector_at_shutdown_without_the_person_checked()
         .flat_map(|r| &r.scope_spans)
         .flat_map(|s| &s.spans)
         .collect();
-    let check = spans
+    let checks: Vec<_> = spans
         .iter()
-        .find(|s| {
+        .filter(|s| {
             s.name == "call"
                 && attribute(&s.attributes, "method") == Some("/safehire.v1.CheckService/Check")
         })
+        .collect();
+    let (trace_id, parent_id) = (
+        hex::decode(TRACE_ID).unwrap(),
+        hex::decode(PARENT_ID).unwrap(),
+    );
+    let joined: Vec<_> = checks.iter().filter(|s| s.trace_id == trace_id).collect();
+    assert_eq!(joined.len(), 1, "one check joined the caller's trace");
+    assert_eq!(joined[0].parent_span_id, parent_id);
+    let check = checks
+        .iter()
+        .find(|s| s.trace_id != trace_id && s.parent_span_id.is_empty())
         .unwrap_or_else(|| {
             let names: Vec<_> = spans
                 .iter()

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Copies a curated few of afl's queue entries into the corpus, for tests/fuzz_corpus.rs.
+# Copies a curated few of afl's queue entries into the corpus, for tests/integration/fuzz_corpus.rs.
 #
 #     fuzz/curate.sh [MAX] [TARGET...]      # default: 50 a target, every target with an out/
 #

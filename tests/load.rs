@@ -4,7 +4,11 @@
 //!
 //! CI runs it for 15 seconds. The long variant is one environment variable away:
 //! `SAFEHIRE_SOAK_SECS=600 cargo test --release --test load -- --nocapture`.
+//!
+//! A test binary of its own, unlike the rest of the suite, because it reports the peak memory
+//! of its process: other tests in the same process would count in it.
 
+#[path = "integration/common/mod.rs"]
 mod common;
 
 use std::sync::Arc;
@@ -45,7 +49,7 @@ async fn sixty_four_clients_for_a_while_leave_a_verifiable_log() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(15);
     // This measures the server under load, far above one organisation's share of calls
-    // (`tests/limits.rs` holds an organisation to its share).
+    // (`tests/integration/limits.rs` holds an organisation to its share).
     let server = TestServer::start_uncaptured(|c| {
         c.limits.calls_per_second_per_org = 1_000_000;
         c.limits.call_burst_per_org = 1_000_000;

@@ -5,7 +5,7 @@
 //! identity error reasons never repeat the input (they travel into logs).
 //!
 //! This file is shared, not copied: the afl targets in `src/bin/` call it through the
-//! `safehire_fuzz` library, and the main crate's `tests/fuzz_corpus.rs` includes it with
+//! `safehire_fuzz` library, and the main crate's `tests/integration/fuzz_corpus.rs` includes it with
 //! `#[path]` to replay the corpora under plain `cargo test`. So it may use only `safehire`,
 //! `csv`, `time` and `std`, which both crates have.
 

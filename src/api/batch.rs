@@ -253,7 +253,11 @@ pub async fn run(
         ),
         ..batch.template.clone()
     };
-    if let Err(e) = state.store.append_audit(closing).await {
+    let logged = state.store.append_audit(closing).await;
+    // The batch is over once its closing entry is durable: its slot is free for the next batch
+    // even while the last message waits (up to the idle limit) for a client that may not read.
+    drop(batch);
+    if let Err(e) = logged {
         let _ = out
             .send_timeout(Err(ApiError::Store(e).into()), deadline::idle_limit(&state))
             .await;

@@ -3,8 +3,8 @@
 //! missing (systemd-analyze, kubectl, python3 with PyYAML, sqlite3, a Docker engine) runs when
 //! the tool is there and otherwise prints why it was skipped; the structural checks always run.
 
-mod common;
-mod yaml_subset;
+use crate::common;
+use crate::yaml_subset;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

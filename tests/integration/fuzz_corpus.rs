@@ -4,7 +4,7 @@
 //!
 //! The harnesses are not copied: `fuzz/src/lib.rs` is compiled into this test as a module.
 
-#[path = "../fuzz/src/lib.rs"]
+#[path = "../../fuzz/src/lib.rs"]
 mod harness;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};

@@ -2,7 +2,7 @@
 //! it holds every check acknowledged before the backup began, and a server started on it (with
 //! the same master key) answers from the restored registry.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -3,7 +3,7 @@
 //! the API with it, and a revocation by fingerprint refuses the very next call without a
 //! restart. Expiry is reported ahead of time, by `certs status` and by the server at start.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Output;

@@ -4,7 +4,7 @@
 //! verifies, and the roster and the registry are each either wholly before or wholly after
 //! their upload, never in between.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

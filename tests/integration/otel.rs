@@ -5,7 +5,7 @@
 
 #![cfg(feature = "otel")]
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

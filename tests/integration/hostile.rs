@@ -2,7 +2,7 @@
 //! UTF-8, invisible and right-to-left marks, homoglyph digits. Each gets a precise status that
 //! names the field, nothing is leaked back, and the server stays healthy.
 
-mod common;
+use crate::common;
 
 use common::{TestServer, check_request, people};
 use safehire::org::Role;

@@ -2,7 +2,7 @@
 //! invalid with the key named, environment applied as `serve` applies it, files reported but
 //! never printed) and `safehire keys new` / `keys id` (never overwrite, never print the key).
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

@@ -1,6 +1,6 @@
 //! Who may call what: certificates, enrolment, suspension and roles, each refusal audited.
 
-mod common;
+use crate::common;
 
 use common::{TestServer, check_request, people};
 use safehire::certs::{CertAuthority, OrgCertRequest, PemPair};

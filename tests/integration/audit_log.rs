@@ -1,7 +1,7 @@
 //! The audit log: durable before the answer, chained, verifiable online and offline, and
 //! tamper-evident down to the row.
 
-mod common;
+use crate::common;
 
 use common::{TestServer, check_request, people, record};
 use safehire::org::Role;

@@ -1,6 +1,6 @@
 //! Checks through the real server over mTLS: outcomes, matching rules, refusals, bad input.
 
-mod common;
+use crate::common;
 
 use common::{TestServer, check_request, people, record};
 use safehire::org::Role;

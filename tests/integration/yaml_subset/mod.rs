@@ -6,7 +6,7 @@
 //! Why not a YAML crate: none is in the dependency graph, and CI has only the Rust toolchain.
 //! Anything outside the subset (tabs, anchors, tags, folded blocks, nested flow collections,
 //! duplicate keys) is an error naming the line, so a manifest is never silently misread; and
-//! where python3 with PyYAML exists, tests/deploy.rs compares every document read here with
+//! where python3 with PyYAML exists, tests/integration/deploy.rs compares every document read here with
 //! what a real YAML parser reads.
 
 #[derive(Debug, Clone, PartialEq)]

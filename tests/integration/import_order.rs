@@ -2,7 +2,7 @@
 //! `store::ImportOrder`); what a registrar sees must not change: a file that repeats a record
 //! reference still ends with its last row, and every record is published.
 
-mod common;
+use crate::common;
 
 use common::{TestServer, check_request, people, record};
 use safehire::org::Role;

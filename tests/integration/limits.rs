@@ -2,7 +2,7 @@
 //! another is served, connections past the limit closed on arrival, silent peers found by
 //! HTTP/2 pings, and stalled streams ended so that they give back what they held.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! CheckBatch through the real server: one result per row, one audit entry per valid row,
 //! per-row errors that do not stop the batch, resuming a broken stream, limits.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 

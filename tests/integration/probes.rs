@@ -4,7 +4,7 @@
 //! gRPC (the kubelet's `tcpSocket:` and `grpc:` probes) is a refused handshake that is
 //! audited, one durable entry per probe, so deploy/ uses neither.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::process::Command;

@@ -3,7 +3,7 @@
 //! caller gets PERMISSION_DENIED (UNAUTHENTICATED without a certificate), and each refusal is
 //! in the audit log under that RPC's name.
 
-mod common;
+use crate::common;
 
 use common::TestServer;
 use safehire::api::Rpc;

@@ -1,7 +1,7 @@
 //! No plaintext identity anywhere: after a scenario with known people, the database, its WAL
 //! and every captured log line (human and JSON) are searched for their ID numbers and names in every form sent.
 
-mod common;
+use crate::common;
 
 use common::{TestServer, check_request, people, record};
 use safehire::org::Role;

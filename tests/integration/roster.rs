@@ -2,7 +2,7 @@
 //! over mTLS: replacement and its atomicity, re-check outcomes and their audit, alerts to the
 //! employer and its bureau, acknowledgements, reviews, and a year passing on the test clock.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

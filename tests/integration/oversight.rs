@@ -4,7 +4,7 @@
 //! flags exactly those units with exactly those findings; a bureau sees only its own units; the
 //! report is reproducible; the audit trail answers "who checked this person".
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

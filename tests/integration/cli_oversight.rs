@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-mod common;
+use crate::common;
 
 use common::process::{BIN, run, serve};
 use safehire::synth::{Generator, ORGS_HEADER};

@@ -546,7 +546,21 @@ impl<R: Read> Read for Gb18030Reader<R> {
     }
 }
 
+/// Opens a workbook, turning a panic inside calamine into an error: on some crafted cell
+/// references its own arithmetic overflows, which panics in a build with overflow checks
+/// (calamine issues #694, #709; found by `fuzz/`). A file its user chose must not end their
+/// client.
 fn open_xlsx(path: &Path, shown: String) -> Result<Table, TableError> {
+    let named = shown.clone();
+    std::panic::catch_unwind(|| read_xlsx(path, shown)).unwrap_or_else(|_| {
+        Err(format_error(
+            named,
+            "not a readable .xlsx workbook: its sheet XML is malformed",
+        ))
+    })
+}
+
+fn read_xlsx(path: &Path, shown: String) -> Result<Table, TableError> {
     let mut workbook: Xlsx<_> = calamine::open_workbook(path).map_err(|e| match e {
         calamine::XlsxError::Io(source) => io_error(&shown, source),
         other => format_error(&shown, format!("not a readable .xlsx workbook: {other}")),
@@ -1165,6 +1179,26 @@ mod tests {
                 .contains("a cell lies outside a spreadsheet's 1048576 rows and 16384 columns"),
             "{error}"
         );
+    }
+
+    /// Crafted cell references on which calamine's own arithmetic overflows (a panic where
+    /// overflow checks are on, as in this test build) are an error, never a panic.
+    #[test]
+    fn calamine_overflows_on_crafted_references_are_errors() {
+        let crashes =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/crashes/fuzz_roster_xlsx");
+        for file in ["column-letters-overflow.xlsx", "row-digits-overflow.xlsx"] {
+            let error = Table::open(&crashes.join(file), None)
+                .err()
+                .unwrap_or_else(|| panic!("{file} is refused"));
+            assert!(
+                matches!(error, TableError::Format { .. }),
+                "{file}: {error}"
+            );
+        }
+        // Its bad <dimension> only feeds a warning when arithmetic wraps: read or refused,
+        // but answered.
+        let _ = Table::open(&crashes.join("dimension-end-before-start.xlsx"), None);
     }
 
     #[test]

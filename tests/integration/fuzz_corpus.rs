@@ -8,20 +8,20 @@
 mod harness;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-/// Runs `feed` on every file of `fuzz/corpus/<target>/` and fails naming each file that panicked.
+/// Runs `feed` on every file of `fuzz/corpus/<target>/`, and of `fuzz/crashes/<target>/` (the
+/// reproducers of what afl found; kept out of the corpus, because afl refuses seeds it sees
+/// crash), and fails naming each file that panicked.
 fn replay(target: &str, mut feed: impl FnMut(&[u8])) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
-        .join(target);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| entry.expect("a corpus entry").path())
-        .filter(|path| path.is_file())
-        .collect();
-    files.sort();
+    let fuzz = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let dir = fuzz.join("corpus").join(target);
+    let mut files = inputs(&dir);
     assert!(!files.is_empty(), "{} holds no inputs", dir.display());
+    let crashes = fuzz.join("crashes").join(target);
+    if crashes.is_dir() {
+        files.extend(inputs(&crashes));
+    }
     let mut panicked = Vec::new();
     for file in &files {
         let data = std::fs::read(file).expect("read a corpus file");
@@ -35,6 +35,16 @@ fn replay(target: &str, mut feed: impl FnMut(&[u8])) {
         panicked.len(),
         files.len()
     );
+}
+
+fn inputs(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.expect("a corpus entry").path())
+        .filter(|path| path.is_file())
+        .collect();
+    files.sort();
+    files
 }
 
 #[test]

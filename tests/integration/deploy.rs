@@ -605,6 +605,10 @@ fn the_container_file_builds_with_locked_dependencies_and_runs_as_non_root() {
         .collect();
     assert!(file.contains("rust:") && file.contains("debian:bookworm-slim"));
     assert!(file.contains("cargo build --release --locked"));
+    // The documented way to build the image with the trace export.
+    assert!(
+        file.contains("ARG CARGO_FEATURES=") && file.contains("--features \"$CARGO_FEATURES\"")
+    );
     let user = instructions
         .iter()
         .rev()

@@ -30,7 +30,9 @@ struct Acknowledged {
     imported: bool,
 }
 
-async fn run_until_killed(seed: u64) {
+/// Runs one seed; for an even seed, returns how long the roster upload and the import took to
+/// be acknowledged, so that the next odd seed can kill while they are under way.
+async fn run_until_killed(seed: u64, busy_for: Option<Duration>) -> Option<Duration> {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let (server, url) = serve_unthrottled(d);
@@ -170,9 +172,13 @@ async fn run_until_killed(seed: u64) {
         }));
     }
 
-    // Odd seeds kill at a random moment of the storm; even ones once the roster and the import
-    // were acknowledged (the moment their loss would be a lie), while the checks go on.
+    // Odd seeds kill at a random moment of the storm, within the time the last even seed took
+    // to upload its roster and import (so that mid-upload kills happen in a fast release build
+    // too); even seeds once the roster and the import were acknowledged (the moment their loss
+    // would be a lie), while the checks go on.
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let started = std::time::Instant::now();
+    let mut took = None;
     if seed.is_multiple_of(2) {
         let deadline = std::time::Instant::now() + Duration::from_secs(120);
         loop {
@@ -181,6 +187,7 @@ async fn run_until_killed(seed: u64) {
                 seen.roster_replaced && seen.imported
             };
             if done {
+                took = Some(started.elapsed());
                 break;
             }
             assert!(
@@ -191,7 +198,8 @@ async fn run_until_killed(seed: u64) {
         }
         tokio::time::sleep(Duration::from_millis(rng.random_range(0..50))).await;
     } else {
-        tokio::time::sleep(Duration::from_millis(rng.random_range(20..1_500))).await;
+        let window = busy_for.map_or(1_500, |d| (d.as_millis() as u64).max(2));
+        tokio::time::sleep(Duration::from_millis(rng.random_range(0..window))).await;
     }
     drop(server); // SIGKILL
     for task in work {
@@ -261,6 +269,7 @@ async fn run_until_killed(seed: u64) {
         seen.imported
     );
     drop(server);
+    took
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -270,7 +279,8 @@ async fn a_kill_at_any_moment_loses_nothing_acknowledged() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(8);
+    let mut busy_for = None;
     for seed in 1..=seeds {
-        run_until_killed(seed).await;
+        busy_for = run_until_killed(seed, busy_for).await.or(busy_for);
     }
 }

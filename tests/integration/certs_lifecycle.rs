@@ -507,6 +507,7 @@ async fn a_revocation_refuses_connections_already_open() {
 
 #[tokio::test]
 async fn the_server_warns_at_start_when_its_own_certificate_is_about_to_expire() {
+    let capture = common::capture_logs();
     let certs_dir = tempfile::tempdir().unwrap();
     let dev = certs_dir.path().join("dev");
     safehire::devset::ensure_dev_certs(&dev, start_time()).unwrap();
@@ -531,7 +532,7 @@ async fn the_server_warns_at_start_when_its_own_certificate_is_about_to_expire()
     .await;
     let quiet = TestServer::start().await;
 
-    let logs = common::captured_logs();
+    let logs = capture.human();
     let warnings: Vec<&str> = logs
         .lines()
         .filter(|l| l.contains("certificate expires soon"))

@@ -23,6 +23,7 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 
 #[tokio::test]
 async fn no_id_number_or_name_reaches_the_database_the_wal_or_the_logs() {
+    let logs = common::capture_logs();
     let mut server = TestServer::start().await;
     let mut p = people(41, 8);
     // Make sure an interpunct name is among them.
@@ -157,9 +158,8 @@ async fn no_id_number_or_name_reaches_the_database_the_wal_or_the_logs() {
 
     let db = std::fs::read(server.db_path()).unwrap();
     let wal_after = std::fs::read(&wal_path).unwrap_or_default();
-    let logs = common::captured_logs();
+    let (logs, json_logs) = (logs.human(), logs.json());
     assert!(logs.contains("import finished"), "logs were captured");
-    let json_logs = common::captured_json_logs();
     let json_lines: Vec<serde_json::Value> = json_logs
         .lines()
         .map(|l| serde_json::from_str(l).expect("each JSON log line parses"))

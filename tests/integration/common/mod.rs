@@ -7,6 +7,7 @@ pub mod process;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use safehire::clock::ManualClock;
@@ -17,16 +18,52 @@ use safehire::proto;
 use safehire::server::RunningServer;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
-/// Every log line any test in this binary wrote, in the human format, for the plaintext scans.
-pub fn captured_logs() -> String {
-    let (human, _) = log_buffers();
-    String::from_utf8_lossy(&human.lock().unwrap()).into_owned()
+/// Log lines written while a test holds a capture, every level of every crate, in both formats.
+/// Lines written while nobody captures are dropped: the whole suite runs in one process, and
+/// keeping every trace line of every test would take gigabytes.
+pub struct LogCapture {
+    human_from: usize,
+    json_from: usize,
 }
 
-/// The same log lines in the JSON format production writes.
-pub fn captured_json_logs() -> String {
-    let (_, json) = log_buffers();
-    String::from_utf8_lossy(&json.lock().unwrap()).into_owned()
+static CAPTURING: AtomicUsize = AtomicUsize::new(0);
+
+/// Starts capturing; lines of tests running meanwhile are captured too (more to scan, not less).
+pub fn capture_logs() -> LogCapture {
+    let (human, json) = log_buffers();
+    // The count goes up under the buffer's lock, so that no line is half in and half out.
+    let human = human.lock().unwrap();
+    let json = json.lock().unwrap();
+    CAPTURING.fetch_add(1, Ordering::SeqCst);
+    LogCapture {
+        human_from: human.len(),
+        json_from: json.len(),
+    }
+}
+
+impl LogCapture {
+    /// The lines written since the capture began, in the human format.
+    pub fn human(&self) -> String {
+        let (human, _) = log_buffers();
+        String::from_utf8_lossy(&human.lock().unwrap()[self.human_from..]).into_owned()
+    }
+
+    /// The same lines in the JSON format production writes.
+    pub fn json(&self) -> String {
+        let (_, json) = log_buffers();
+        String::from_utf8_lossy(&json.lock().unwrap()[self.json_from..]).into_owned()
+    }
+}
+
+impl Drop for LogCapture {
+    fn drop(&mut self) {
+        let (human, json) = log_buffers();
+        let (mut human, mut json) = (human.lock().unwrap(), json.lock().unwrap());
+        if CAPTURING.fetch_sub(1, Ordering::SeqCst) == 1 {
+            human.clear();
+            json.clear();
+        }
+    }
 }
 
 type Buffer = Arc<Mutex<Vec<u8>>>;
@@ -64,7 +101,10 @@ struct CaptureWriter(Arc<Mutex<Vec<u8>>>);
 
 impl Write for CaptureWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
+        let mut buffer = self.0.lock().unwrap();
+        if CAPTURING.load(Ordering::SeqCst) > 0 {
+            buffer.extend_from_slice(buf);
+        }
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {

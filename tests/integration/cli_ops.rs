@@ -5,23 +5,9 @@
 use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use common::process::BIN;
-
-/// `safehire ARGS` in `dir`, with exactly the SAFEHIRE_… variables in `env`.
-fn safehire(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(BIN);
-    command.args(args).current_dir(dir);
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("SAFEHIRE_") {
-            command.env_remove(name);
-        }
-    }
-    command.envs(env.iter().copied());
-    command.output().unwrap()
-}
+use common::process::safehire_with_env;
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -39,7 +25,7 @@ fn config_check_prints_the_effective_configuration_with_the_environment_applied(
         "data_dir = \"/srv/sh\"\n[limits]\nmax_batch_rows = 10\n",
     )
     .unwrap();
-    let out = safehire(
+    let out = safehire_with_env(
         dir.path(),
         &["config", "check", "s.toml"],
         &[("SAFEHIRE_LISTEN", "127.0.0.1:6000")],
@@ -86,19 +72,19 @@ fn config_check_names_the_key_of_an_invalid_configuration() {
     ];
     for (text, env, key) in cases {
         std::fs::write(dir.path().join("bad.toml"), text).unwrap();
-        let out = safehire(dir.path(), &["config", "check", "bad.toml"], env);
+        let out = safehire_with_env(dir.path(), &["config", "check", "bad.toml"], env);
         assert_eq!(out.status.code(), Some(5), "{text}: {}", stderr(&out));
         assert!(stderr(&out).contains(key), "{key}: {}", stderr(&out));
         assert!(stdout(&out).is_empty());
     }
-    let missing = safehire(dir.path(), &["config", "check", "nowhere.toml"], &[]);
+    let missing = safehire_with_env(dir.path(), &["config", "check", "nowhere.toml"], &[]);
     assert_eq!(missing.status.code(), Some(7));
 }
 
 #[test]
 fn config_check_reports_the_files_without_printing_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    let certs = safehire(dir.path(), &["certs", "init", "--out", "tls"], &[]);
+    let certs = safehire_with_env(dir.path(), &["certs", "init", "--out", "tls"], &[]);
     assert!(certs.status.success(), "{}", stderr(&certs));
     std::fs::write(
         dir.path().join("prod.toml"),
@@ -108,7 +94,7 @@ fn config_check_reports_the_files_without_printing_the_key() {
     let check = |extra: &[&str]| {
         let mut args = vec!["config", "check", "prod.toml"];
         args.extend_from_slice(extra);
-        safehire(dir.path(), &args, &[])
+        safehire_with_env(dir.path(), &args, &[])
     };
     let without_key = check(&[]);
     assert_eq!(
@@ -121,13 +107,13 @@ fn config_check_reports_the_files_without_printing_the_key() {
     );
     assert_eq!(check(&["--require-files"]).status.code(), Some(7));
 
-    let created = safehire(dir.path(), &["keys", "new", "keys/master.key"], &[]);
+    let created = safehire_with_env(dir.path(), &["keys", "new", "keys/master.key"], &[]);
     assert!(created.status.success(), "{}", stderr(&created));
     let ready = check(&["--require-files"]);
     assert_eq!(ready.status.code(), Some(0), "{}", stdout(&ready));
     let text = stdout(&ready);
     let key = std::fs::read(dir.path().join("keys/master.key")).unwrap();
-    let key_id = stdout(&safehire(
+    let key_id = stdout(&safehire_with_env(
         dir.path(),
         &["keys", "id", "keys/master.key"],
         &[],
@@ -143,7 +129,7 @@ fn config_check_reports_the_files_without_printing_the_key() {
 #[test]
 fn keys_new_writes_a_private_key_once_and_keys_id_names_it() {
     let dir = tempfile::tempdir().unwrap();
-    let out = safehire(dir.path(), &["keys", "new", "etc/master.key"], &[]);
+    let out = safehire_with_env(dir.path(), &["keys", "new", "etc/master.key"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let path = dir.path().join("etc/master.key");
     let key = std::fs::read(&path).unwrap();
@@ -151,7 +137,7 @@ fn keys_new_writes_a_private_key_once_and_keys_id_names_it() {
     let mode = std::fs::metadata(&path).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
 
-    let id = safehire(dir.path(), &["keys", "id", "etc/master.key"], &[]);
+    let id = safehire_with_env(dir.path(), &["keys", "id", "etc/master.key"], &[]);
     assert_eq!(id.status.code(), Some(0));
     let key_id = stdout(&id).trim().to_string();
     assert_eq!(key_id.len(), 32);
@@ -163,7 +149,7 @@ fn keys_new_writes_a_private_key_once_and_keys_id_names_it() {
         );
     }
 
-    let again = safehire(dir.path(), &["keys", "new", "etc/master.key"], &[]);
+    let again = safehire_with_env(dir.path(), &["keys", "new", "etc/master.key"], &[]);
     assert_eq!(again.status.code(), Some(5));
     assert!(
         stderr(&again).contains("never replaced"),
@@ -173,9 +159,9 @@ fn keys_new_writes_a_private_key_once_and_keys_id_names_it() {
     assert_eq!(std::fs::read(&path).unwrap(), key, "the key is unchanged");
 
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let open = safehire(dir.path(), &["keys", "id", "etc/master.key"], &[]);
+    let open = safehire_with_env(dir.path(), &["keys", "id", "etc/master.key"], &[]);
     assert_eq!(open.status.code(), Some(5));
     assert!(stderr(&open).contains("chmod 600"));
-    let missing = safehire(dir.path(), &["keys", "id", "nowhere.key"], &[]);
+    let missing = safehire_with_env(dir.path(), &["keys", "id", "nowhere.key"], &[]);
     assert_eq!(missing.status.code(), Some(7));
 }

@@ -2,23 +2,9 @@
 //! feature refuses it, from the file or from SAFEHIRE_TELEMETRY__OTLP_ENDPOINT, rather than
 //! run without the export the operator asked for; a build with it accepts it and shows it.
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-const BIN: &str = env!("CARGO_BIN_EXE_safehire");
-
-/// `safehire ARGS` in `dir`, with exactly the SAFEHIRE_… variables in `env`.
-fn safehire(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(BIN);
-    command.args(args).current_dir(dir);
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("SAFEHIRE_") {
-            command.env_remove(name);
-        }
-    }
-    command.envs(env.iter().copied());
-    command.output().unwrap()
-}
+use crate::common::process::safehire_with_env;
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -28,7 +14,7 @@ fn stderr(out: &Output) -> String {
 fn telemetry_is_off_by_default_and_shown_in_the_effective_configuration() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("s.toml"), "").unwrap();
-    let out = safehire(dir.path(), &["config", "check", "s.toml"], &[]);
+    let out = safehire_with_env(dir.path(), &["config", "check", "s.toml"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let printed: toml::Table = toml::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();
     assert_eq!(printed["telemetry"]["otlp_endpoint"].as_str(), Some(""));
@@ -48,8 +34,8 @@ fn an_otlp_endpoint_needs_a_build_with_the_otel_feature() {
     )
     .unwrap();
     std::fs::write(dir.path().join("empty.toml"), "").unwrap();
-    let from_file = safehire(dir.path(), &["config", "check", "file.toml"], &[]);
-    let from_env = safehire(
+    let from_file = safehire_with_env(dir.path(), &["config", "check", "file.toml"], &[]);
+    let from_env = safehire_with_env(
         dir.path(),
         &["config", "check", "empty.toml"],
         &[("SAFEHIRE_TELEMETRY__OTLP_ENDPOINT", endpoint)],
@@ -86,7 +72,7 @@ fn serve_refuses_an_otlp_endpoint_it_cannot_honour() {
     } else {
         "http://127.0.0.1:4317"
     };
-    let out = safehire(
+    let out = safehire_with_env(
         dir.path(),
         &["serve", "--listen", "127.0.0.1:0"],
         &[

@@ -86,3 +86,16 @@ pub fn run(dir: &Path, server: &str, args: &[&str]) -> Output {
         .output()
         .unwrap()
 }
+
+/// `safehire ARGS` in `dir`, with exactly the SAFEHIRE_… variables in `env` (none inherited).
+pub fn safehire_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(BIN);
+    command.args(args).current_dir(dir);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("SAFEHIRE_") {
+            command.env_remove(name);
+        }
+    }
+    command.envs(env.iter().copied());
+    command.output().unwrap()
+}

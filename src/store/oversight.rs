@@ -39,9 +39,14 @@ pub fn unit_facts(conn: &Connection, employer: &str, as_of: i64) -> Result<UnitF
         )?
         .query_row(params![employer, as_of], |row| row.get(0))
         .optional()?;
+    // Each member's dates as they stood at `as_of`: the current row if its dates were already
+    // in effect then, else the earlier version that was.
     let mut members = conn.prepare_cached(
         "SELECT subject, hire_date, departure_date FROM roster_members
-         WHERE employer = ?1 AND declared_at <= ?2",
+         WHERE employer = ?1 AND declared_at <= ?2 AND dates_from <= ?2
+         UNION ALL
+         SELECT subject, hire_date, departure_date FROM roster_member_versions
+         WHERE employer = ?1 AND valid_to > ?2 AND valid_from <= ?2",
     )?;
     let mut rows = members.query(params![employer, as_of])?;
     while let Some(row) = rows.next()? {

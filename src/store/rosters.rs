@@ -201,8 +201,8 @@ fn upsert(
     };
     conn.prepare_cached(
         "INSERT INTO roster_members (employer, subject, name_tag, staff_ref, hire_date,
-                                     departure_date, declared_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?6)
+                                     departure_date, declared_at, updated_at, dates_from)
+         VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?6, ?6)
          ON CONFLICT (employer, subject) DO UPDATE SET
              name_tag = excluded.name_tag, staff_ref = excluded.staff_ref,
              hire_date = excluded.hire_date, departure_date = NULL,

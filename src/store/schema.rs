@@ -191,6 +191,39 @@ const MIGRATIONS: &[&str] = &[
         reason      TEXT NOT NULL
     ) STRICT;
     ",
+    // 6: earlier versions of roster members' dates. A rehire, a corrected hire date or a
+    // recorded departure changes a member's row in place; the row it replaces is kept here with
+    // the time it held from and until, so that a report for an earlier `as_of` sees the roster
+    // as it was declared then. `dates_from` is when the row's current dates took effect; the
+    // trigger keeps both, so no write path can forget them.
+    "
+    ALTER TABLE roster_members ADD COLUMN dates_from INTEGER NOT NULL DEFAULT 0;
+    UPDATE roster_members SET dates_from = declared_at;
+
+    CREATE TABLE roster_member_versions (
+        employer       TEXT NOT NULL,
+        subject        BLOB NOT NULL,
+        hire_date      TEXT NOT NULL,
+        departure_date TEXT,
+        valid_from     INTEGER NOT NULL,
+        valid_to       INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX roster_member_versions_employer
+        ON roster_member_versions (employer, valid_to);
+
+    CREATE TRIGGER roster_member_dates_changed
+    AFTER UPDATE OF hire_date, departure_date ON roster_members
+    WHEN OLD.hire_date IS NOT NEW.hire_date OR OLD.departure_date IS NOT NEW.departure_date
+    BEGIN
+        INSERT INTO roster_member_versions
+            (employer, subject, hire_date, departure_date, valid_from, valid_to)
+        VALUES
+            (OLD.employer, OLD.subject, OLD.hire_date, OLD.departure_date, OLD.dates_from,
+             NEW.updated_at);
+        UPDATE roster_members SET dates_from = NEW.updated_at
+        WHERE employer = NEW.employer AND subject = NEW.subject;
+    END;
+    ",
 ];
 
 /// Brings the schema up to date; refuses a database written by a newer safehire.

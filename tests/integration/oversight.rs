@@ -561,3 +561,65 @@ async fn the_days_of_the_rules_are_beijing_days() {
         found.findings[0]
     );
 }
+
+/// A report for a past `as_of` sees the roster as it was declared then. After that day, one
+/// member's hire date is corrected and the other leaves and is rehired; the report for the
+/// earlier day is unchanged (with the dates as they are now, it would count neither as staff
+/// on that day).
+#[tokio::test]
+async fn a_past_report_keeps_the_roster_as_it_was_declared_then() {
+    let server = TestServer::start().await;
+    let bureau = server.org(Role::Bureau).uscc;
+    let mut generator = safehire::synth::Generator::new(97, common::start_time().date());
+    let uscc = generator.uscc();
+    enroll(&server, &uscc, "回溯幼儿园", &bureau).await;
+    let unit = Unit {
+        uscc,
+        staff: people(98, 2),
+    };
+    server
+        .clock
+        .set(time::macros::datetime!(2026-03-02 10:00 +8));
+    replace_roster(&server, &unit, "2026-03-02").await;
+    for person in &unit.staff {
+        check(&server, &unit.uscc, person, Purpose::PreHire).await;
+    }
+    server.clock.advance(Duration::days(10));
+    let as_of = server.clock.now();
+    let before = report(&server, Role::Prosecutor, as_of).await.unwrap();
+    let then = &before.units[&unit.uscc];
+    assert_eq!((then.current_members, then.checked_in_time), (2, 2));
+    assert!(then.findings.is_empty(), "{then:?}");
+
+    // Day 20: a new roster keeps only the first member, with a corrected hire date; the
+    // second leaves. Day 50: the second is hired again.
+    server.clock.advance(Duration::days(10));
+    let corrected = vec![member(1, &unit.staff[0].0, &unit.staff[0].1, "2026-03-20")];
+    server
+        .rosters(Role::Bureau)
+        .await
+        .replace_roster(tokio_stream::iter(roster_upload(&unit.uscc, corrected, 50)))
+        .await
+        .unwrap();
+    server.clock.advance(Duration::days(30));
+    let rehired = vec![member(
+        2,
+        &unit.staff[1].0,
+        &unit.staff[1].1,
+        &date_of(&server),
+    )];
+    server
+        .rosters(Role::Bureau)
+        .await
+        .record_hires(tokio_stream::iter(roster_upload(&unit.uscc, rehired, 50)))
+        .await
+        .unwrap();
+
+    let after = report(&server, Role::Prosecutor, as_of).await.unwrap();
+    assert_eq!(after.units[&unit.uscc], *then, "the past report changed");
+    server.clock.advance(Duration::minutes(1));
+    let today = report(&server, Role::Prosecutor, server.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(today.units[&unit.uscc].current_members, 2);
+}

@@ -117,17 +117,7 @@ async fn sixty_four_clients_for_a_while_leave_a_verifiable_log() {
                     let mut round = 0;
                     while Instant::now() < deadline {
                         round += 1;
-                        let mut messages = vec![proto::CheckBatchRequest {
-                            item: Some(proto::check_batch_request::Item::Header(
-                                proto::BatchHeader {
-                                    batch_id: format!("load-{n}-{round}"),
-                                    purpose: Purpose::Periodic as i32,
-                                    scope: proto::Scope::Art62 as i32,
-                                    consent_policy: proto::ConsentPolicy::NotRequired as i32,
-                                    ..Default::default()
-                                },
-                            )),
-                        }];
+                        let mut messages = vec![common::batch_header(&format!("load-{n}-{round}"))];
                         let start = (round * 200) % 1_800;
                         messages.push(proto::CheckBatchRequest {
                             item: Some(proto::check_batch_request::Item::Rows(proto::BatchRows {

@@ -13,19 +13,6 @@ use safehire::proto::{
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-fn header(batch_id: &str) -> proto::CheckBatchRequest {
-    proto::CheckBatchRequest {
-        item: Some(Req::Header(proto::BatchHeader {
-            batch_id: batch_id.into(),
-            purpose: proto::Purpose::Periodic as i32,
-            scope: proto::Scope::Art62 as i32,
-            consent_policy: proto::ConsentPolicy::NotRequired as i32,
-            consent_ref: String::new(),
-            on_behalf_of: String::new(),
-        })),
-    }
-}
-
 fn chunk(rows: &[proto::BatchRow]) -> proto::CheckBatchRequest {
     proto::CheckBatchRequest {
         item: Some(Req::Rows(proto::BatchRows {
@@ -60,7 +47,7 @@ async fn run_batch(
     let (tx, rx) = mpsc::channel(4);
     let id = batch_id.to_string();
     tokio::spawn(async move {
-        let _ = tx.send(header(&id)).await;
+        let _ = tx.send(common::batch_header(&id)).await;
         for part in rows.chunks(per_chunk) {
             if tx.send(chunk(part)).await.is_err() {
                 return;
@@ -227,7 +214,7 @@ async fn a_broken_stream_resumes_without_checking_twice() {
         // Room for the header and every chunk: they are queued before the call starts.
         let (tx, rx) = mpsc::channel(8);
         let mut client = server.checks(Role::Employer).await;
-        tx.send(header("resume-me")).await.unwrap();
+        tx.send(common::batch_header("resume-me")).await.unwrap();
         for part in rows[..1_000].chunks(250) {
             tx.send(chunk(part)).await.unwrap();
         }
@@ -312,7 +299,7 @@ async fn exceeding_the_row_limit_is_a_clear_status() {
 async fn a_bad_header_is_refused_with_the_field_named() {
     let server = TestServer::start().await;
     let (tx, rx) = mpsc::channel(2);
-    let mut pre_hire = header("h1");
+    let mut pre_hire = common::batch_header("h1");
     if let Some(Req::Header(h)) = &mut pre_hire.item {
         h.purpose = proto::Purpose::PreHire as i32;
     }

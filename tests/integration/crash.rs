@@ -92,17 +92,7 @@ async fn run_until_killed(seed: u64, busy_for: Option<Duration>) -> Option<Durat
     {
         let (channel, seen, p) = (employer.clone(), Arc::clone(&seen), p.clone());
         work.push(tokio::spawn(async move {
-            let mut messages = vec![proto::CheckBatchRequest {
-                item: Some(proto::check_batch_request::Item::Header(
-                    proto::BatchHeader {
-                        batch_id: format!("crash-{seed}"),
-                        purpose: Purpose::Periodic as i32,
-                        scope: proto::Scope::Art62 as i32,
-                        consent_policy: proto::ConsentPolicy::NotRequired as i32,
-                        ..Default::default()
-                    },
-                )),
-            }];
+            let mut messages = vec![common::batch_header(&format!("crash-{seed}"))];
             for (n, part) in p.chunks(500).enumerate() {
                 messages.push(proto::CheckBatchRequest {
                     item: Some(proto::check_batch_request::Item::Rows(proto::BatchRows {

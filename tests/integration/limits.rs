@@ -184,19 +184,6 @@ async fn a_silent_peer_is_found_by_pings_and_its_place_given_back() {
     drop(silent);
 }
 
-fn batch_header(batch_id: &str) -> proto::CheckBatchRequest {
-    proto::CheckBatchRequest {
-        item: Some(Req::Header(proto::BatchHeader {
-            batch_id: batch_id.into(),
-            purpose: proto::Purpose::Periodic as i32,
-            scope: proto::Scope::Art62 as i32,
-            consent_policy: proto::ConsentPolicy::NotRequired as i32,
-            consent_ref: String::new(),
-            on_behalf_of: String::new(),
-        })),
-    }
-}
-
 /// Runs a batch of one row (person `seed`) to its end and returns the rows its summary counts.
 async fn one_row_batch(
     checks: &mut proto::check_service_client::CheckServiceClient<tonic::transport::Channel>,
@@ -214,7 +201,10 @@ async fn one_row_batch(
         })),
     };
     let mut responses = checks
-        .check_batch(tokio_stream::iter(vec![batch_header(batch_id), row]))
+        .check_batch(tokio_stream::iter(vec![
+            common::batch_header(batch_id),
+            row,
+        ]))
         .await
         .expect("the batch is accepted")
         .into_inner();
@@ -239,7 +229,7 @@ async fn stalled_streams_are_ended_and_give_back_what_they_held() {
     .await;
     let mut checks = server.checks(Role::Employer).await;
     let (tx, rx) = mpsc::channel(4);
-    tx.send(batch_header("stalled")).await.unwrap();
+    tx.send(common::batch_header("stalled")).await.unwrap();
     let started = Instant::now();
     let mut responses = checks
         .check_batch(ReceiverStream::new(rx))
@@ -332,7 +322,7 @@ async fn a_client_that_stops_reading_is_let_go() {
             consent_ref: String::new(),
         })
         .collect();
-    let mut messages = vec![batch_header("unread")];
+    let mut messages = vec![common::batch_header("unread")];
     messages.extend(rows.chunks(500).map(|chunk| proto::CheckBatchRequest {
         item: Some(Req::Rows(proto::BatchRows {
             rows: chunk.to_vec(),

@@ -406,6 +406,21 @@ pub fn check_request(doc_number: &str, name: &str, purpose: proto::Purpose) -> p
     }
 }
 
+/// The header of a yearly re-check batch (no consent needed) under `batch_id`.
+pub fn batch_header(batch_id: &str) -> proto::CheckBatchRequest {
+    proto::CheckBatchRequest {
+        item: Some(proto::check_batch_request::Item::Header(
+            proto::BatchHeader {
+                batch_id: batch_id.into(),
+                purpose: proto::Purpose::Periodic as i32,
+                scope: proto::Scope::Art62 as i32,
+                consent_policy: proto::ConsentPolicy::NotRequired as i32,
+                ..Default::default()
+            },
+        )),
+    }
+}
+
 /// Fictitious people from the project's own generator, distinct by document number.
 pub fn people(seed: u64, n: usize) -> Vec<(String, String)> {
     let mut generator = safehire::synth::Generator::new(seed, start_time().date());

@@ -121,6 +121,13 @@ pub fn recheck_due(
 }
 
 /// The form dates are stored and compared in (`YYYY-MM-DD` sorts as text).
+/// Whether an upload with `rejected` rows applies at all. All or nothing unless the caller asked
+/// for a partial apply: a replacement with one typo (or every row rejected) must not depart the
+/// whole staff.
+pub fn applies(rejected: u64, partial: bool) -> bool {
+    rejected == 0 || partial
+}
+
 pub fn date_text(date: Date) -> String {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     date.format(&format).unwrap_or_default()

@@ -201,6 +201,28 @@ pub const ORGS_HEADER: [&str; 6] = [
     "supervising_bureau",
 ];
 
+/// Which kind of file an identity is drawn for. People and records take their numbers from
+/// disjoint ranges (the last digits before a check character), so a generated staff file holds
+/// nobody from a generated records file whatever the seeds: a newcomer's `batch` of generated
+/// staff answers NO_RECORD throughout, and a hit is there only when planted on purpose
+/// ([`plant_hits`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Space {
+    People,
+    Records,
+}
+
+impl Space {
+    /// The part of `0..n` this space draws from: people the first nine tenths, records the rest.
+    fn range(self, n: u32) -> std::ops::Range<u32> {
+        let split = n / 10 * 9;
+        match self {
+            Space::People => 0..split,
+            Space::Records => split..n,
+        }
+    }
+}
+
 /// One roster line: a member of staff.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PersonRow {
@@ -263,11 +285,16 @@ impl Generator {
     /// and 2005 (never after today), a random sequence and the computed check character —
     /// so X appears as often as the check arithmetic makes it, about 1 in 11.
     pub fn resident_id(&mut self) -> String {
+        self.resident_id_in(Space::People)
+    }
+
+    /// A resident ID whose sequence number lies in `space`'s part of 1..=999.
+    fn resident_id_in(&mut self, space: Space) -> String {
         let to = self.today.min(date!(2005 - 12 - 31));
         let from = to.min(date!(1955 - 01 - 01));
         let birth = self.date_between(from, to);
         let (division, _) = self.pick(&DIVISIONS);
-        let sequence = self.rng.random_range(1..=999);
+        let sequence = self.rng.random_range(space.range(1000)).max(1);
         let first17 = format!("{division}{}{sequence:03}", compact(birth));
         with_resident_check(first17)
     }
@@ -321,7 +348,7 @@ impl Generator {
     /// A member of staff: `staff_ref` is "S" and the zero-padded index; hired within the
     /// last ten years.
     pub fn person(&mut self, index: u64) -> PersonRow {
-        let (doc_type, doc_number, name) = self.identity();
+        let (doc_type, doc_number, name) = self.identity(Space::People);
         let hire_date = self.date_between(self.days_ago(3652), self.today);
         PersonRow {
             doc_type: doc_type.slug(),
@@ -335,7 +362,7 @@ impl Generator {
     /// A registry record decided within the last twenty years; about half are sexual
     /// offences and 3% are sealed juvenile records.
     pub fn record(&mut self, index: u64) -> RecordRow {
-        let (doc_type, doc_number, name) = self.identity();
+        let (doc_type, doc_number, name) = self.identity(Space::Records);
         let category = self.weighted(&CATEGORIES);
         let kind = if category == "qualification-ban" {
             "qualification-ban"
@@ -405,42 +432,42 @@ impl Generator {
 
     /// A document of a random type with a name that fits it.
     /// A fictitious person whose document this generator has not issued before.
-    fn identity(&mut self) -> (DocType, String, String) {
+    fn identity(&mut self, space: Space) -> (DocType, String, String) {
         loop {
-            let (doc_type, number, name) = self.any_identity();
+            let (doc_type, number, name) = self.any_identity(space);
             if self.issued.insert((doc_type, number.clone())) {
                 return (doc_type, number, name);
             }
         }
     }
 
-    fn any_identity(&mut self) -> (DocType, String, String) {
+    fn any_identity(&mut self, space: Space) -> (DocType, String, String) {
         let doc_type = self.weighted(&DOC_TYPES);
         let (number, name) = match doc_type {
-            DocType::CnResidentId => (self.resident_id(), self.name()),
+            DocType::CnResidentId => (self.resident_id_in(space), self.name()),
             DocType::Passport => {
                 if self.rng.random_bool(0.5) {
-                    let n = self.rng.random_range(0..100_000_000);
+                    let n = self.rng.random_range(space.range(100_000_000));
                     (format!("E{n:08}"), self.name())
                 } else {
                     let letters = format!("{}{}", self.letter(), self.letter());
-                    let n = self.rng.random_range(0..10_000_000);
+                    let n = self.rng.random_range(space.range(10_000_000));
                     (format!("{letters}{n:07}"), self.latin_name())
                 }
             }
             DocType::HkMacaoPermit => {
-                let n = self.rng.random_range(0..100_000_000);
+                let n = self.rng.random_range(space.range(100_000_000));
                 (format!("{}{n:08}", self.pick(&['H', 'M'])), self.name())
             }
             DocType::TaiwanPermit => {
-                let n = self.rng.random_range(0..100_000_000);
+                let n = self.rng.random_range(space.range(100_000_000));
                 (format!("{n:08}"), self.name())
             }
             DocType::ForeignPermanentResident => {
                 let (division, _) = self.pick(&DIVISIONS);
                 let country = self.pick(COUNTRIES);
                 let birth = self.date_between(date!(1950 - 01 - 01), date!(2005 - 12 - 31));
-                let sequence = self.rng.random_range(0..1000);
+                let sequence = self.rng.random_range(space.range(1000));
                 let first17 = format!(
                     "9{}{country}{}{sequence:03}",
                     &division[..2],
@@ -574,19 +601,92 @@ pub fn write_records<W: Write>(
     })
 }
 
-/// Writes `n` organisations as CSV with [`ORGS_HEADER`].
+/// The division `gen orgs` always covers: the dev organisations' (鄂尔多斯市东胜区), which the
+/// README's report examples ask about.
+pub const HOME_DIVISION: &str = "150602";
+
+/// Units per generated bureau: a file of `n` units spans `n / UNITS_PER_BUREAU` regions (at
+/// least one), each with its education bureau.
+const UNITS_PER_BUREAU: u64 = 10;
+
+impl Generator {
+    /// The education bureau of `division`: a government organ (USCC type 11).
+    pub fn bureau(&mut self, division: &str) -> OrgRow {
+        let place = DIVISIONS
+            .iter()
+            .find(|(code, _)| *code == division)
+            .map_or("", |(_, place)| place);
+        OrgRow {
+            uscc: self.uscc_for("11", division),
+            name: format!("{place}教育局"),
+            role: "bureau",
+            region: division.to_owned(),
+            industry: "",
+            supervising_bureau: String::new(),
+        }
+    }
+
+    /// `n` units spread over a few regions, [`HOME_DIVISION`] first, preceded by one bureau per
+    /// region that supervises the region's units — in the order `org import` needs (a bureau
+    /// before its units).
+    pub fn orgs(&mut self, n: u64) -> Vec<OrgRow> {
+        let regions = (n / UNITS_PER_BUREAU).clamp(1, DIVISIONS.len() as u64) as usize;
+        let mut divisions = vec![HOME_DIVISION];
+        while divisions.len() < regions {
+            let (division, _) = self.pick(&DIVISIONS);
+            if !divisions.contains(&division) {
+                divisions.push(division);
+            }
+        }
+        let bureaus: Vec<OrgRow> = divisions.iter().map(|d| self.bureau(d)).collect();
+        let mut rows = bureaus.clone();
+        for index in 0..n {
+            let bureau = &bureaus[index as usize % bureaus.len()];
+            let mut unit = self.org(index);
+            let division = bureau.region.clone();
+            let place = DIVISIONS
+                .iter()
+                .find(|(code, _)| *code == division)
+                .map_or("", |(_, place)| place);
+            let prefix = unit.uscc[..2].to_owned();
+            unit.uscc = self.uscc_for(&prefix, &division);
+            unit.name = self.org_name_in(unit.industry, place, index % 30 + 1);
+            unit.region = division;
+            unit.supervising_bureau = bureau.uscc.clone();
+            rows.push(unit);
+        }
+        rows
+    }
+}
+
+/// Writes `n` units and their bureaus ([`Generator::orgs`]) as CSV with [`ORGS_HEADER`].
 pub fn write_orgs<W: Write>(out: W, generator: &mut Generator, n: u64) -> Result<(), csv::Error> {
-    write_rows(out, ORGS_HEADER, n, |i| {
-        let o = generator.org(i);
-        [
+    let mut writer = csv::Writer::from_writer(out);
+    writer.write_record(ORGS_HEADER)?;
+    for o in generator.orgs(n) {
+        writer.write_record([
             o.uscc,
             o.name,
             o.role.to_owned(),
             o.region,
             o.industry.to_owned(),
             o.supervising_bureau,
-        ]
-    })
+        ])?;
+    }
+    writer.flush()?;
+    Ok(())
+}
+
+/// Which of `hits` planted hits row `index` of a `rows`-row staff file carries, if any: they
+/// are evenly spaced, the k-th at row `k * (rows / hits)`, so that a demo or a test has known
+/// hits among otherwise clean staff (`gen people --with-records FILE --hits N`).
+pub fn hit_slot(index: u64, rows: u64, hits: u64) -> Option<usize> {
+    let hits = hits.min(rows);
+    if hits == 0 {
+        return None;
+    }
+    let step = rows / hits;
+    (index % step == 0 && index / step < hits).then(|| (index / step) as usize)
 }
 
 #[cfg(test)]

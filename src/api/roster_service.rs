@@ -136,20 +136,19 @@ impl RosterApi {
         if !pending.is_empty() {
             state.store.stage_roster(upload.clone(), pending).await?;
         }
-        let closing = NewEntry {
-            outcome: "APPLIED".into(),
-            ..entry.clone()
-        };
+        let closing = entry.clone();
         let (received, rejected) = (summary.received, summary.rejected);
+        let how = crate::store::Application {
+            change,
+            today: state.today_text(),
+            at_micros: state.now_micros(),
+            partial: header.partial,
+            rejected_before: rejected,
+        };
         let counts = state
             .store
-            .apply_roster(
-                upload,
-                employer,
-                change,
-                state.today_text(),
-                state.now_micros(),
-                move |c| NewEntry {
+            .apply_roster(upload, employer, how, move |c| NewEntry {
+                    outcome: if c.applied { "APPLIED" } else { "NOT_APPLIED" }.into(),
                     detail: format!(
                         "{} received={received} added={} updated={} unchanged={} departed={} rejected={} current={}",
                         closing.detail,
@@ -161,9 +160,9 @@ impl RosterApi {
                         c.current_members
                     ),
                     ..closing
-                },
-            )
+            })
             .await?;
+        summary.applied = counts.applied;
         summary.added = counts.added;
         summary.updated = counts.updated;
         summary.unchanged = counts.unchanged;

@@ -249,6 +249,7 @@ async fn declare_rosters(
                 let header = proto::RosterUpload {
                     item: Some(RosterItem::Header(proto::RosterHeader {
                         on_behalf_of: unit.uscc.clone(),
+                        ..Default::default()
                     })),
                 };
                 let members = proto::RosterUpload {
@@ -321,6 +322,7 @@ async fn run_checks(
                         consent_policy: proto::ConsentPolicy::NotRequired as i32,
                         consent_ref: String::new(),
                         on_behalf_of: unit.uscc.clone(),
+                        ..Default::default()
                     })),
                 };
                 let chunks = (0..per_unit)

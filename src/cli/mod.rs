@@ -120,6 +120,18 @@ impl CliError {
     }
 }
 
+/// A file that cannot be read is a local failure (7); one whose content is not a table of the
+/// expected form is refused input (5) — the same for every command that reads a file.
+impl From<crate::tabular::TableError> for CliError {
+    fn from(error: crate::tabular::TableError) -> Self {
+        let code = match error {
+            crate::tabular::TableError::Io { .. } => exit::UNAVAILABLE,
+            _ => exit::INVALID_INPUT,
+        };
+        Self::new(code, error.to_string())
+    }
+}
+
 impl From<tonic::Status> for CliError {
     fn from(status: tonic::Status) -> Self {
         let word = format!("{:?}", status.code());

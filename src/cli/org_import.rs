@@ -165,7 +165,7 @@ fn refusal(row: u64, status: tonic::Status, tally: &Tally) -> Result<Rejection, 
 
 /// Reads the whole file (organisation files are small) and turns each row into a request.
 fn read(path: &Path, encoding: Option<Encoding>) -> Result<Vec<ReadRow>, CliError> {
-    let invalid = |e: TableError| CliError::new(exit::INVALID_INPUT, e.to_string());
+    let invalid = CliError::from;
     let table = Table::open(path, encoding).map_err(invalid)?;
     let columns = table.columns(REQUIRED, OPTIONAL).map_err(invalid)?;
     let mut rows = table.rows();

@@ -190,7 +190,7 @@ async fn import(connect: &ConnectArgs, file: PathBuf, json: bool) -> Result<u8, 
         }
     }
     Ok(if rejected > 0 {
-        exit::INVALID_INPUT
+        exit::ROW_ERRORS
     } else {
         exit::OK
     })

@@ -31,11 +31,12 @@ const RESULTS_HEADER: &[&str] = &[
 
 #[derive(Debug, Subcommand)]
 pub enum RosterCommand {
-    /// Upload the whole current staff; members missing from the file are recorded as departed.
+    /// Upload the whole current staff (hire_date required); members missing from the file are
+    /// recorded as departed. A file with a rejected row changes nothing unless --partial.
     Replace(UploadArgs),
     /// Add new staff (hire_date required); a departed member re-hired is current again.
     Hire(UploadArgs),
-    /// Record staff who left (the file needs a departure_date column).
+    /// Record staff who left (the file needs a departure_date column; `gen leavers` makes one).
     Leave(UploadArgs),
     /// Counts, the last re-check, and the members due for the yearly re-check.
     Show {
@@ -71,6 +72,10 @@ pub struct UploadArgs {
     /// Encoding of a CSV file (utf-8, gb18030, gbk); detected when not given.
     #[arg(long)]
     pub encoding: Option<String>,
+    /// Apply the valid rows even when some are rejected (exit 10). Without it a file with any
+    /// rejected row changes nothing (exit 5).
+    #[arg(long)]
+    pub partial: bool,
 }
 
 pub async fn run(connect: &ConnectArgs, cmd: RosterCommand, json: bool) -> Result<u8, CliError> {
@@ -104,11 +109,16 @@ async fn upload(
     json: bool,
 ) -> Result<u8, CliError> {
     let file = StaffFile::open(&args.file, args.encoding.as_deref())?;
-    if change == RosterChange::Departures && !file.has("departure_date") {
+    let (needed, command) = match change {
+        RosterChange::Departures => ("departure_date", "leave"),
+        RosterChange::Replace => ("hire_date", "replace"),
+        RosterChange::Hires => ("hire_date", "hire"),
+    };
+    if !file.has(needed) {
         return Err(CliError::new(
             exit::INVALID_INPUT,
             format!(
-                "{}: a departures file needs a departure_date column",
+                "{}: roster {command} needs a {needed} column; nothing was sent",
                 args.file.display()
             ),
         ));
@@ -119,6 +129,7 @@ async fn upload(
     let header = proto::RosterUpload {
         item: Some(Upload::Header(proto::RosterHeader {
             on_behalf_of: args.on_behalf_of,
+            partial: args.partial,
         })),
     };
     requests
@@ -155,8 +166,10 @@ async fn upload(
     let local = reading
         .await
         .map_err(|e| CliError::new(exit::FAILED, format!("reading the staff file failed: {e}")))?;
-    let rejected = print_summary(&summary, local, json);
-    Ok(if rejected > 0 {
+    print_summary(&summary, local, json);
+    Ok(if !summary.applied {
+        exit::INVALID_INPUT
+    } else if summary.rejected > 0 {
         exit::ROW_ERRORS
     } else {
         exit::OK
@@ -183,26 +196,31 @@ async fn send_members(
             }
         };
         progress.inc(chunk.lines.len() as u64);
-        local.extend(chunk.lines.into_iter().filter_map(|line| {
-            let problem = line.problem?;
+        // A row with a local problem is still sent, without an identity, so that the server
+        // counts it as rejected and decides, in one place, whether the upload applies at all.
+        let mut members: Vec<proto::RosterMember> = Vec::new();
+        for line in chunk.lines {
+            let Some(problem) = line.problem else {
+                continue;
+            };
             let (field, reason) = problem.split_once(": ").unwrap_or(("row", &problem));
-            Some(Rejected {
+            members.push(proto::RosterMember {
+                row: line.number,
+                ..Default::default()
+            });
+            local.push(Rejected {
                 row: line.number,
                 field: field.to_string(),
                 reason: reason.to_string(),
-            })
+            });
+        }
+        members.extend(chunk.rows.into_iter().map(|r| proto::RosterMember {
+            row: r.number,
+            subject: Some(r.identity),
+            staff_ref: r.staff_ref,
+            hire_date: r.hire_date,
+            departure_date: r.departure_date,
         }));
-        let members: Vec<proto::RosterMember> = chunk
-            .rows
-            .into_iter()
-            .map(|r| proto::RosterMember {
-                row: r.number,
-                subject: Some(r.identity),
-                staff_ref: r.staff_ref,
-                hire_date: r.hire_date,
-                departure_date: r.departure_date,
-            })
-            .collect();
         if members.is_empty() {
             continue;
         }
@@ -244,18 +262,22 @@ impl tokio_stream::Stream for AbortableUpload {
 
 /// Prints the summary with the server's errors and the local ones, in row order; returns how
 /// many rows were rejected in all.
-fn print_summary(summary: &proto::RosterSummary, local: Vec<Rejected>, json: bool) -> u64 {
-    let sent_back = summary.errors.iter().map(|e| Rejected {
-        row: e.row,
-        field: e.field.clone(),
-        reason: e.reason.clone(),
-    });
+/// Prints what the server did; a row rejected locally is shown with its local reason.
+fn print_summary(summary: &proto::RosterSummary, local: Vec<Rejected>, json: bool) {
+    let local_rows: std::collections::HashSet<u64> = local.iter().map(|e| e.row).collect();
+    let sent_back = summary
+        .errors
+        .iter()
+        .filter(|e| !local_rows.contains(&e.row))
+        .map(|e| Rejected {
+            row: e.row,
+            field: e.field.clone(),
+            reason: e.reason.clone(),
+        });
     let mut errors = local;
-    let local_count = errors.len() as u64;
     errors.extend(sent_back);
     errors.sort_by_key(|e| e.row);
-    let received = summary.received + local_count;
-    let rejected = summary.rejected + local_count;
+    let (received, rejected) = (summary.received, summary.rejected);
     if json {
         let list: Vec<serde_json::Value> = errors
             .iter()
@@ -270,27 +292,34 @@ fn print_summary(summary: &proto::RosterSummary, local: Vec<Rejected>, json: boo
             "departed": summary.departed,
             "rejected": rejected,
             "current_members": summary.current_members,
+            "applied": summary.applied,
             "errors": list,
             "errors_truncated": summary.errors_truncated,
         }));
-        return rejected;
+        return;
     }
-    println!(
-        "roster of {}: {received} received, {} added, {} updated, {} unchanged, {} departed, {rejected} rejected; {} current members",
-        summary.employer,
-        summary.added,
-        summary.updated,
-        summary.unchanged,
-        summary.departed,
-        summary.current_members
-    );
+    if summary.applied {
+        println!(
+            "roster of {}: {received} received, {} added, {} updated, {} unchanged, {} departed, {rejected} rejected; {} current members",
+            summary.employer,
+            summary.added,
+            summary.updated,
+            summary.unchanged,
+            summary.departed,
+            summary.current_members
+        );
+    } else {
+        println!(
+            "roster of {}: nothing applied, {rejected} of {received} rows rejected (fix them, or --partial to apply the others); {} current members",
+            summary.employer, summary.current_members
+        );
+    }
     for e in &errors {
         println!("  row {}: {}: {}", e.row, e.field, e.reason);
     }
     if summary.errors_truncated {
         println!("  … the server listed only its first errors");
     }
-    rejected
 }
 
 async fn show(

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use tokio::sync::mpsc;
 
-use super::{CliError, exit};
+use super::CliError;
 use crate::identity::DocType;
 use crate::proto;
 use crate::tabular::{Columns, Encoding, Table, TableError};
@@ -174,7 +174,7 @@ impl Chunk {
 }
 
 fn invalid(error: TableError) -> CliError {
-    CliError::new(exit::INVALID_INPUT, error.to_string())
+    CliError::from(error)
 }
 
 /// Newlines in a file: a cheap row estimate for a CSV (a quoted field may hold more).

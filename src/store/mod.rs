@@ -30,7 +30,7 @@ pub use import_order::ImportOrder;
 pub use oversight::AuditFilter;
 pub use records::{FlagChange, ImportCounts, RecordFlag};
 pub use reviews::{ReviewRow, ReviewViewer};
-pub use rosters::{Member, RosterCounts, RosterFacts, StagedMember};
+pub use rosters::{Application, Member, RosterCounts, RosterFacts, StagedMember};
 pub use writer::WriteCtx;
 
 use crate::audit::{Chain, Entry, Head, NewEntry, Verification};
@@ -38,7 +38,7 @@ use crate::check::Candidate;
 use crate::keys::SubjectKey;
 use crate::org::{Enrolment, OrgStatus, Organisation};
 use crate::registry::HashedRecord;
-use crate::roster::{AlertAction, ReviewReason, ReviewResolution, RosterChange};
+use crate::roster::{AlertAction, ReviewReason, ReviewResolution};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -272,19 +272,13 @@ impl Store {
         &self,
         upload: String,
         employer: String,
-        change: RosterChange,
-        today: String,
-        at_micros: i64,
+        how: rosters::Application,
         summarise: impl FnOnce(&RosterCounts) -> NewEntry + Send + 'static,
     ) -> Result<RosterCounts, StoreError> {
         // Its own transaction, like an import's publication: a whole staff file changes many
         // pages, which a savepoint inside a group commit would keep a second copy of in memory.
-        self.write_alone(move |ctx| {
-            rosters::apply(
-                ctx, &upload, &employer, change, &today, at_micros, summarise,
-            )
-        })
-        .await
+        self.write_alone(move |ctx| rosters::apply(ctx, &upload, &employer, &how, summarise))
+            .await
     }
 
     /// A page of `employer`'s current members, after `after` in subject order.

@@ -40,6 +40,8 @@ pub struct RosterCounts {
     /// Rows that could only be judged against the roster: (row, field, reason).
     pub rejected: Vec<(u64, String, String)>,
     pub current_members: u64,
+    /// False when the upload was refused whole because rows were rejected.
+    pub applied: bool,
 }
 
 /// What `roster show` reports besides the due members.
@@ -87,26 +89,32 @@ pub fn discard_all_staged(conn: &Connection) -> Result<usize, StoreError> {
     Ok(conn.execute("DELETE FROM roster_staging", [])?)
 }
 
+/// How a staged upload is applied: the change, the day (YYYY-MM-DD) that dates the departures
+/// a replacement implies, and whether valid rows apply despite rejected ones.
+#[derive(Debug, Clone)]
+pub struct Application {
+    pub change: RosterChange,
+    pub today: String,
+    pub at_micros: i64,
+    pub partial: bool,
+    /// Rows the caller already rejected before staging (bad identities, dates, duplicates).
+    pub rejected_before: u64,
+}
+
 /// Applies a staged upload to `employer`'s roster at once and audits it with one entry made by
-/// `summarise`. `today` (YYYY-MM-DD) dates the departures a replacement implies.
+/// `summarise` — or, when a row is rejected and no partial apply was asked for, applies nothing
+/// ([`crate::roster::applies`]) and still audits the attempt.
 pub fn apply(
     ctx: &mut WriteCtx<'_>,
     upload: &str,
     employer: &str,
-    change: RosterChange,
-    today: &str,
-    at_micros: i64,
+    how: &Application,
     summarise: impl FnOnce(&RosterCounts) -> NewEntry,
 ) -> Result<RosterCounts, StoreError> {
     let conn = ctx.conn;
+    let (change, today, at_micros) = (how.change, how.today.as_str(), how.at_micros);
     let mut counts = RosterCounts::default();
-    if change != RosterChange::Departures {
-        conn.prepare_cached(
-            "INSERT INTO rosters (employer, declared_at) VALUES (?1, ?2)
-             ON CONFLICT (employer) DO NOTHING",
-        )?
-        .execute(params![employer, at_micros])?;
-    }
+    let mut accepted = Vec::new();
     {
         let mut staged = conn.prepare_cached(
             "SELECT row, subject, name_tag, staff_ref, hire_date, departure_date
@@ -114,7 +122,7 @@ pub fn apply(
         )?;
         let mut rows = staged.query([upload])?;
         while let Some(row) = rows.next()? {
-            let number: i64 = row.get(0)?;
+            let number = super::audit_sql::from_i64(row.get(0)?);
             let member = StagedMember {
                 subject: SubjectKey(blob32(row, 1)?),
                 name_tag: NameTag(blob32(row, 2)?),
@@ -122,24 +130,38 @@ pub fn apply(
                 hire_date: row.get(4)?,
                 departure_date: row.get(5)?,
             };
-            match change {
-                RosterChange::Departures => {
-                    if depart(conn, employer, &member, today, at_micros)? {
-                        counts.departed += 1;
-                    } else {
-                        counts.rejected.push((
-                            super::audit_sql::from_i64(number),
-                            "subject".into(),
-                            "is not a current member of this roster".into(),
-                        ));
-                    }
-                }
-                _ => match upsert(conn, employer, &member, today, at_micros)? {
-                    Effect::Added => counts.added += 1,
-                    Effect::Updated => counts.updated += 1,
-                    Effect::Unchanged => counts.unchanged += 1,
-                },
+            match judge(conn, employer, change, &member, today)? {
+                Some((field, reason)) => counts.rejected.push((number, field.into(), reason)),
+                None => accepted.push(member),
             }
+        }
+    }
+    let rejected = how.rejected_before + counts.rejected.len() as u64;
+    if !crate::roster::applies(rejected, how.partial) {
+        discard(conn, upload)?;
+        counts.current_members = current_count(conn, employer, today)?;
+        ctx.audit(summarise(&counts))?;
+        return Ok(counts);
+    }
+    counts.applied = true;
+    if change != RosterChange::Departures {
+        conn.prepare_cached(
+            "INSERT INTO rosters (employer, declared_at) VALUES (?1, ?2)
+             ON CONFLICT (employer) DO NOTHING",
+        )?
+        .execute(params![employer, at_micros])?;
+    }
+    for member in &accepted {
+        match change {
+            RosterChange::Departures => {
+                depart(conn, employer, member, today, at_micros)?;
+                counts.departed += 1;
+            }
+            _ => match upsert(conn, employer, member, today, at_micros)? {
+                Effect::Added => counts.added += 1,
+                Effect::Updated => counts.updated += 1,
+                Effect::Unchanged => counts.unchanged += 1,
+            },
         }
     }
     if change == RosterChange::Replace {
@@ -157,6 +179,57 @@ pub fn apply(
     counts.current_members = current_count(conn, employer, today)?;
     ctx.audit(summarise(&counts))?;
     Ok(counts)
+}
+
+/// Why a staged row cannot apply to the roster as it stands, if it cannot: a leaver who is not
+/// a current member, or a staff reference another current member already has (alerts and
+/// re-check results name people by it, so two would be indistinguishable). A replacement
+/// departs everyone it does not name, so only its own rows (checked unique upstream) count.
+fn judge(
+    conn: &Connection,
+    employer: &str,
+    change: RosterChange,
+    m: &StagedMember,
+    today: &str,
+) -> Result<Option<(&'static str, String)>, StoreError> {
+    Ok(match change {
+        RosterChange::Departures => (!is_current(conn, employer, &m.subject, today)?)
+            .then(|| ("subject", "is not a current member of this roster".into())),
+        RosterChange::Hires => conn
+            .prepare_cached(
+                "SELECT 1 FROM roster_members
+                 WHERE employer = ?1 AND staff_ref = ?2 AND subject <> ?3
+                   AND (departure_date IS NULL OR departure_date > ?4)",
+            )?
+            .query_row(
+                params![employer, m.staff_ref, m.subject.0.as_slice(), today],
+                |_| Ok(()),
+            )
+            .optional()?
+            .map(|()| {
+                (
+                    "staff_ref",
+                    "is already used by another current member".into(),
+                )
+            }),
+        RosterChange::Replace => None,
+    })
+}
+
+fn is_current(
+    conn: &Connection,
+    employer: &str,
+    subject: &SubjectKey,
+    today: &str,
+) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM roster_members WHERE employer = ?1 AND subject = ?2
+               AND (departure_date IS NULL OR departure_date > ?3))",
+        )?
+        .query_row(params![employer, subject.0.as_slice(), today], |row| {
+            row.get(0)
+        })?)
 }
 
 enum Effect {

@@ -455,6 +455,7 @@ pub fn roster_upload(
     let mut messages = vec![proto::RosterUpload {
         item: Some(proto::roster_upload::Item::Header(proto::RosterHeader {
             on_behalf_of: on_behalf_of.to_string(),
+            ..Default::default()
         })),
     }];
     for part in members.chunks(chunk.max(1)) {

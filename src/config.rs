@@ -118,6 +118,17 @@ pub struct Rules {
     pub excess_query_ratio: f64,
     /// …and above this many in absolute terms, so that a small unit's hiring round is not one.
     pub excess_query_minimum: u32,
+    /// YYYY-MM-DD, or empty: the day supervision began for every unit. Staff hired before a
+    /// unit's onboarding day (this day, or else the unit's first roster) count as checked at
+    /// hire once checked within `hire_grace_days` after it: they could not be checked before.
+    pub supervision_start: String,
+}
+
+impl Rules {
+    /// `supervision_start` as a date; `None` when empty (validation refuses anything else).
+    pub fn supervision_start_date(&self) -> Option<time::Date> {
+        crate::registry::parse_date("supervision_start", self.supervision_start.trim()).ok()
+    }
 }
 
 impl Default for Rules {
@@ -129,6 +140,7 @@ impl Default for Rules {
             alert_ack_days: 7,
             excess_query_ratio: 2.0,
             excess_query_minimum: 50,
+            supervision_start: String::new(),
         }
     }
 }
@@ -432,6 +444,12 @@ impl Config {
                 366,
                 "more than a year defeats the rule, and huge values overflow date arithmetic",
             )?;
+        }
+        if !rules.supervision_start.trim().is_empty()
+            && let Err((_, reason)) =
+                crate::registry::parse_date("supervision_start", &rules.supervision_start)
+        {
+            return Err(invalid("rules.supervision_start", reason));
         }
         if !(rules.excess_query_ratio.is_finite() && rules.excess_query_ratio >= 0.0) {
             return Err(invalid(

@@ -154,26 +154,38 @@ pub fn evaluate(facts: &UnitFacts, as_of: OffsetDateTime, rules: &Rules) -> Unit
     );
 
     let grace = Duration::days(i64::from(rules.hire_grace_days));
+    // Staff already there when the unit came under supervision could not be checked before
+    // their hire: for them the grace period runs from the unit's onboarding day instead.
+    let onboarded = rules.supervision_start_date().or(facts
+        .roster_declared_at
+        .map(|t| calendar_date(from_micros(t))));
+    let due_from = |m: &MemberFact| onboarded.map_or(m.hire_date, |day| m.hire_date.max(day));
     let checked_at_hire = |m: &MemberFact| {
         history
             .get(&m.subject)
             .and_then(|h| h.first)
-            .is_some_and(|first| calendar_date(from_micros(first)) <= m.hire_date + grace)
+            .is_some_and(|first| calendar_date(from_micros(first)) <= due_from(m) + grace)
     };
     let judged: Vec<&MemberFact> = facts
         .members
         .iter()
-        .filter(|m| m.hire_date + grace < today)
+        .filter(|m| due_from(m) + grace < today)
         .collect();
-    let unchecked = judged.iter().filter(|m| !checked_at_hire(m)).count() as u64;
+    let unchecked: Vec<&&MemberFact> = judged.iter().filter(|m| !checked_at_hire(m)).collect();
+    let never = unchecked
+        .iter()
+        .filter(|m| !history.contains_key(&m.subject) && m.departure_date.is_none_or(|d| d > today))
+        .count();
     add(
         Finding::UncheckedStaff,
-        unchecked,
+        unchecked.len() as u64,
         judged.len() as u64,
         format!(
-            "{unchecked} of {} members hired without a check by {} days after their hire date",
+            "{} of {} members without a check by {} days after their hire date (or after the unit came under supervision, for staff already there): {} hired without a pre-hire check, {never} on staff and never checked",
+            unchecked.len(),
             judged.len(),
-            rules.hire_grace_days
+            rules.hire_grace_days,
+            unchecked.len() - never
         ),
     );
 
@@ -201,7 +213,7 @@ pub fn evaluate(facts: &UnitFacts, as_of: OffsetDateTime, rules: &Rules) -> Unit
     );
     result.checked_in_time = current
         .iter()
-        .filter(|m| recent(m) && (m.hire_date + grace >= today || checked_at_hire(m)))
+        .filter(|m| recent(m) && (due_from(m) + grace >= today || checked_at_hire(m)))
         .count() as u64;
 
     let hit_days = Duration::days(i64::from(rules.hit_on_staff_days));
@@ -364,6 +376,45 @@ mod tests {
         let mut fresh = compliant();
         fresh.members.push(member(3, date!(2026 - 11 - 20)));
         assert_eq!(kinds(&evaluate(&fresh, AS_OF, &Rules::default())), []);
+    }
+
+    #[test]
+    fn staff_there_before_the_first_roster_count_once_checked_within_grace_of_it() {
+        let mut facts = compliant();
+        // Hired years before the unit declared its roster (2026-09-02), checked on 09-05.
+        facts.members.push(member(3, date!(2019 - 03 - 01)));
+        facts.members.push(member(4, date!(2018 - 03 - 01)));
+        facts
+            .checks
+            .push(check(3, datetime!(2026-09-05 09:00 UTC), Outcome::NoRecord));
+        let result = evaluate(&facts, AS_OF, &Rules::default());
+        assert_eq!(kinds(&result), [Finding::UncheckedStaff]);
+        let finding = &result.findings[0];
+        assert_eq!((finding.count, finding.of), (1, 4));
+        assert!(
+            finding
+                .detail
+                .ends_with("0 hired without a pre-hire check, 1 on staff and never checked"),
+            "{}",
+            finding.detail
+        );
+        facts
+            .checks
+            .push(check(4, datetime!(2026-09-30 09:00 UTC), Outcome::NoRecord));
+        let late = evaluate(&facts, AS_OF, &Rules::default());
+        assert!(
+            late.findings[0]
+                .detail
+                .ends_with("1 hired without a pre-hire check, 0 on staff and never checked"),
+            "checked after the grace period: {}",
+            late.findings[0].detail
+        );
+        // A configured supervision start moves the onboarding day for every unit.
+        let rules = Rules {
+            supervision_start: "2026-09-25".into(),
+            ..Rules::default()
+        };
+        assert_eq!(kinds(&evaluate(&facts, AS_OF, &rules)), []);
     }
 
     #[test]

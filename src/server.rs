@@ -43,6 +43,15 @@ pub enum ServerError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    /// Usually a second instance on the host: it needs a metrics port of its own.
+    #[error(
+        "cannot listen for metrics on {addr}: {source} (another instance? give this one \
+         --metrics-listen ADDR, SAFEHIRE_METRICS__LISTEN, or metrics.enabled = false)"
+    )]
+    MetricsBind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("transport: {0}")]
@@ -170,7 +179,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         match crate::metrics::bind(config.metrics.enabled.then_some(config.metrics.listen)).await {
             Ok(listener) => listener,
             Err(source) => {
-                return Err(ServerError::Bind {
+                return Err(ServerError::MetricsBind {
                     addr: config.metrics.listen,
                     source,
                 });
@@ -295,10 +304,14 @@ fn build_router(
     use proto::roster_service_server::RosterServiceServer;
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    // Both reflection versions: grpcurl speaks v1, Python's grpcio-reflection only v1alpha.
+    let reflection_builder = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection = reflection_builder().build_v1()?;
+    let reflection_v1alpha = reflection_builder().build_v1alpha()?;
     let check = CheckServiceServer::new(CheckApi::new(Arc::clone(state)))
         .max_decoding_message_size(max_message);
     let registry = RegistryServiceServer::new(RegistryApi::new(Arc::clone(state)))
@@ -348,6 +361,7 @@ fn build_router(
         .http2_keepalive_timeout(Some(keepalive))
         .add_service(health)
         .add_service(reflection)
+        .add_service(reflection_v1alpha)
         .add_service(check)
         .add_service(registry)
         .add_service(orgs)

@@ -642,7 +642,14 @@ async fn commit(
         })
         .collect();
     if !answers.is_empty() {
+        let checked = answers
+            .iter()
+            .filter(|(_, answer)| matches!(answer, RowAnswer::Checked(_)))
+            .count() as u64;
         let reviews = state.store.record_batch_rows(batch_id, answers).await?;
+        state
+            .metrics
+            .checked(crate::metrics::CheckKind::Batch, checked);
         for (result, review) in results.iter_mut().zip(reviews) {
             if let (Some(review), Some(proto::batch_result::Result::Check(check))) =
                 (review, result.result.as_mut())

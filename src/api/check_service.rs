@@ -76,6 +76,7 @@ impl CheckApi {
             .await?
             .pop()
             .ok_or(ApiError::Store(crate::store::StoreError::NotWritten))?;
+        state.metrics.checked(crate::metrics::CheckKind::Single, 1);
         Ok(proto::CheckResponse {
             outcome: convert::outcome_to_proto(outcome) as i32,
             check_id,

@@ -19,6 +19,11 @@ pub struct BackupArgs {
 }
 
 pub fn run(args: BackupArgs, json: bool) -> Result<u8, CliError> {
+    // A missing folder is made, not reported as a database that cannot be opened (SQLite's
+    // words for a backup file it could not create).
+    if let Some(folder) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder).map_err(|e| CliError::io(folder, e))?;
+    }
     let summary = store::backup_file(&args.db, &args.out).map_err(|e| match e {
         StoreError::Io { ref source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists => {
             CliError::usage(e.to_string())

@@ -187,11 +187,11 @@ pub async fn run(connect: &ConnectArgs, args: BatchArgs, json: bool) -> Result<u
     if tally.unanswered > 0 {
         return Ok(exit::BATCH_INCOMPLETE);
     }
-    Ok(if tally.errors > 0 {
-        exit::ROW_ERRORS
-    } else {
-        exit::OK
-    })
+    Ok(exit::for_answers(
+        tally.record_found,
+        tally.needs_review,
+        tally.errors,
+    ))
 }
 
 /// Sends the file's rows after `skip_up_to` (rows a resumed batch already answered are replayed

@@ -23,6 +23,21 @@ pub const BATCH_INCOMPLETE: u8 = 11;
 /// Any other failure (NOT_FOUND, INTERNAL, a broken audit chain, …).
 pub const FAILED: u8 = 8;
 
+/// The exit code of a command that answered many checks (`batch`, `roster recheck`): the first
+/// that applies of a hit (3), a review (4), rows with errors (10), success (0) — what needs
+/// acting on first comes first, exactly as for a single `check`.
+pub fn for_answers(record_found: u64, needs_review: u64, row_errors: u64) -> u8 {
+    if record_found > 0 {
+        RECORD_FOUND
+    } else if needs_review > 0 {
+        NEEDS_REVIEW
+    } else if row_errors > 0 {
+        ROW_ERRORS
+    } else {
+        OK
+    }
+}
+
 pub fn for_status(code: Code) -> u8 {
     match code {
         Code::InvalidArgument | Code::OutOfRange => INVALID_INPUT,

@@ -57,7 +57,8 @@ pub enum GenCommand {
         #[command(flatten)]
         output: Output,
     },
-    /// Leavers for `roster leave`: `count` evenly spaced people of a staff file, leaving today
+    /// Leavers for `roster leave`: `count` evenly spaced people of a staff file (the last one
+    /// first, so none of the hits `--with-records` plants from the first row), leaving today
     /// (doc_type,doc_number,name,staff_ref,departure_date).
     Leavers {
         /// The staff file (CSV or XLSX with the `gen people` columns).
@@ -210,7 +211,8 @@ fn leavers(staff: &Path, count: u64, today: time::Date) -> Result<Vec<Vec<String
     Ok(rows
         .iter()
         .enumerate()
-        .filter(|&(i, _)| synth::hit_slot(i as u64, total, count).is_some())
+        // Counted from the end, so that leavers are not the planted hits at the start.
+        .filter(|&(i, _)| synth::hit_slot(total - 1 - i as u64, total, count).is_some())
         .map(|(_, row)| {
             let mut line: Vec<String> = ["doc_type", "doc_number", "name", "staff_ref"]
                 .iter()

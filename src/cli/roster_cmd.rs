@@ -488,13 +488,11 @@ async fn recheck(
         );
         return Ok(exit::BATCH_INCOMPLETE);
     }
-    Ok(if counts.record_found > 0 {
-        exit::RECORD_FOUND
-    } else if counts.needs_review > 0 {
-        exit::NEEDS_REVIEW
-    } else {
-        exit::OK
-    })
+    Ok(exit::for_answers(
+        counts.record_found,
+        counts.needs_review,
+        0,
+    ))
 }
 
 fn outcome_label(code: i32) -> &'static str {

@@ -24,6 +24,10 @@ pub struct ServeArgs {
     /// Data folder (overrides the config file and SAFEHIRE_DATA_DIR).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Address of the Prometheus metrics listener (overrides metrics.listen and
+    /// SAFEHIRE_METRICS__LISTEN): a second instance on one host needs its own.
+    #[arg(long)]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
@@ -35,6 +39,9 @@ pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
     }
     if let Some(dir) = args.data_dir {
         config.data_dir = dir;
+    }
+    if let Some(listen) = args.metrics_listen {
+        config.metrics.listen = listen;
     }
     config
         .validate()

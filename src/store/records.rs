@@ -56,6 +56,12 @@ pub fn registry_version(conn: &Connection) -> Result<u64, StoreError> {
     ))
 }
 
+fn unbump_version(conn: &Connection) -> Result<u64, StoreError> {
+    conn.prepare_cached("UPDATE registry_state SET version = version - 1 WHERE id = 1")?
+        .execute([])?;
+    registry_version(conn)
+}
+
 fn bump_version(conn: &Connection) -> Result<u64, StoreError> {
     conn.prepare_cached("UPDATE registry_state SET version = version + 1 WHERE id = 1")?
         .execute([])?;
@@ -180,6 +186,11 @@ pub fn finish_import(
     let today = crate::roster::date_text(crate::clock::calendar_date(crate::clock::from_micros(
         at_micros,
     )));
+    if counts.created == 0 && counts.updated == 0 {
+        // Nothing changed, so no record carries the new version: the registry stays at the
+        // version its answers already name.
+        counts.registry_version = unbump_version(ctx.conn)?;
+    }
     for subject in applies_anew {
         let raised =
             super::alerts::raise_for_subject(ctx, subject, version, &today, at_micros, audit)?;

@@ -353,6 +353,34 @@ async fn health_and_reflection_are_served() {
             "{names:?} lacks {service}"
         );
     }
+
+    // v1alpha too, the version Python's grpcio-reflection speaks.
+    use tonic_reflection::pb::v1alpha::{
+        ServerReflectionRequest as AlphaRequest,
+        server_reflection_client::ServerReflectionClient as AlphaClient,
+        server_reflection_request::MessageRequest as AlphaMessage,
+        server_reflection_response::MessageResponse as AlphaResponse,
+    };
+    let mut alpha = AlphaClient::new(server.channel(Role::Employer).await);
+    let mut responses = alpha
+        .server_reflection_info(tokio_stream::iter(vec![AlphaRequest {
+            host: String::new(),
+            message_request: Some(AlphaMessage::ListServices(String::new())),
+        }]))
+        .await
+        .unwrap()
+        .into_inner();
+    let response = responses.message().await.unwrap().unwrap();
+    let Some(AlphaResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("no v1alpha service list")
+    };
+    assert!(
+        list.service
+            .iter()
+            .any(|s| s.name == "safehire.v1.CheckService"),
+        "v1alpha lists {:?}",
+        list.service
+    );
 }
 
 #[tokio::test]

@@ -28,4 +28,5 @@ mod otel;
 mod oversight;
 mod privacy;
 mod probes;
+mod readme;
 mod roster;

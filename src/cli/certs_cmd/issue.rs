@@ -160,7 +160,9 @@ fn report(
     let info = certs::cert_der_from_pem(cert_pem)
         .and_then(|der| certs::peer_cert_info(&der))
         .map_err(cert_error)?;
-    let days = (info.not_after - now).whole_days();
+    // The certificate's times are whole seconds and `now` is a little later than the moment it
+    // was issued at, so round: whole days would print 824 for an 825-day certificate.
+    let days = ((info.not_after - now).as_seconds_f64() / 86_400.0).round();
     let (cert_file, key_file) = (written.first(), written.get(1));
     if json {
         print_json(&json!({

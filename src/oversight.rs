@@ -388,7 +388,10 @@ mod tests {
             .checks
             .push(check(3, datetime!(2026-09-05 09:00 UTC), Outcome::NoRecord));
         let result = evaluate(&facts, AS_OF, &Rules::default());
-        assert_eq!(kinds(&result), [Finding::UncheckedStaff]);
+        assert_eq!(
+            kinds(&result),
+            [Finding::UncheckedStaff, Finding::OverdueRecheck]
+        );
         let finding = &result.findings[0];
         assert_eq!((finding.count, finding.of), (1, 4));
         assert!(

@@ -881,6 +881,57 @@ mod tests {
         write_orgs(&mut out, &mut g, 5).unwrap();
         let mut reader = csv::Reader::from_reader(out.as_slice());
         assert_eq!(reader.headers().unwrap(), ORGS_HEADER.as_slice());
-        assert_eq!(reader.records().count(), 5);
+        assert_eq!(reader.records().count(), 6, "5 units and their bureau");
+    }
+
+    #[test]
+    fn people_and_records_never_overlap_whatever_the_seeds() {
+        let mut records = std::collections::HashSet::new();
+        for seed in [1, 2] {
+            let mut g = Generator::new(seed, TODAY);
+            for i in 0..20_000 {
+                let r = g.record(i);
+                records.insert((r.doc_type, r.doc_number));
+            }
+        }
+        for seed in [1, 2, 42] {
+            let mut g = Generator::new(seed, TODAY);
+            for i in 0..20_000 {
+                let p = g.person(i);
+                assert!(
+                    !records.contains(&(p.doc_type, p.doc_number.clone())),
+                    "seed {seed} row {i}: {} is also a record",
+                    p.doc_number
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn orgs_come_with_their_bureaus_and_cover_the_home_division() {
+        let mut g = Generator::new(9, TODAY);
+        let rows = g.orgs(40);
+        let bureaus: Vec<&OrgRow> = rows.iter().filter(|o| o.role == "bureau").collect();
+        assert_eq!((bureaus.len(), rows.len()), (4, 44));
+        assert_eq!(bureaus[0].region, HOME_DIVISION);
+        for (i, unit) in rows.iter().enumerate().filter(|(_, o)| o.role == "employer") {
+            let bureau = rows[..i]
+                .iter()
+                .find(|b| b.uscc == unit.supervising_bureau)
+                .expect("a unit's bureau comes before it");
+            assert_eq!((bureau.role, &bureau.region), ("bureau", &unit.region));
+            assert_eq!(Uscc::parse(&unit.uscc).unwrap().region(), unit.region);
+        }
+        assert!(rows.iter().all(|o| Uscc::parse(&o.uscc).is_ok()));
+    }
+
+    #[test]
+    fn hits_are_evenly_spaced_and_never_more_than_asked() {
+        let slots: Vec<(u64, usize)> = (0..10)
+            .filter_map(|i| hit_slot(i, 10, 3).map(|k| (i, k)))
+            .collect();
+        assert_eq!(slots, [(0, 0), (3, 1), (6, 2)]);
+        assert_eq!((0..5).filter_map(|i| hit_slot(i, 5, 9)).count(), 5);
+        assert_eq!((0..5).filter_map(|i| hit_slot(i, 5, 0)).count(), 0);
     }
 }

@@ -179,7 +179,16 @@ fn a_roster_is_declared_alerted_rechecked_and_acted_on() {
         file.push_str(&format!("{},{number},{},H{i},{}\n", f[0], f[2], f[4]));
     }
     std::fs::write(d.join("hires.csv"), file).unwrap();
-    let hire = run(&["roster", "hire", "hires.csv"]);
+    // One bad row: without --partial nothing is applied (exit 5), with it the others (exit 10).
+    let refused = run(&["roster", "hire", "hires.csv"]);
+    assert_eq!(refused.status.code(), Some(5), "{}", both(&refused));
+    assert!(
+        stdout(&refused).contains("nothing applied, 1 of 3 rows rejected")
+            && stdout(&refused).contains("; 20 current members"),
+        "{}",
+        both(&refused)
+    );
+    let hire = run(&["roster", "hire", "hires.csv", "--partial"]);
     assert_eq!(hire.status.code(), Some(10), "{}", both(&hire));
     let said = stdout(&hire);
     assert!(

@@ -24,6 +24,7 @@ mod fuzz_corpus;
 mod hostile;
 mod import_order;
 mod limits;
+mod newcomer;
 mod otel;
 mod oversight;
 mod privacy;

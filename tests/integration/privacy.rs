@@ -85,7 +85,9 @@ async fn no_id_number_or_name_reaches_the_database_the_wal_or_the_logs() {
     ));
     let mut rosters = server.rosters(Role::Employer).await;
     let summary = rosters
-        .replace_roster(tokio_stream::iter(common::roster_upload("", members, 4)))
+        .replace_roster(tokio_stream::iter(common::partial(common::roster_upload(
+            "", members, 4,
+        ))))
         .await
         .unwrap()
         .into_inner();

@@ -705,7 +705,16 @@ async fn bad_rows_are_reported_per_row_and_the_upload_goes_on() {
     rows[4].subject = rows[0].subject.clone();
     rows[4].staff_ref = "S-other".into();
     rows[5].staff_ref = p[5].0.clone();
-    let summary = replace(&server, Role::Employer, "", rows).await.unwrap();
+    let summary = server
+        .rosters(Role::Employer)
+        .await
+        .replace_roster(tokio_stream::iter(common::partial(roster_upload(
+            "", rows, 300,
+        ))))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(summary.applied);
     assert_eq!((summary.added, summary.rejected), (3, 5));
     let errors: Vec<(u64, &str)> = summary
         .errors
@@ -765,4 +774,121 @@ async fn a_bureau_keeps_the_rosters_of_the_units_it_supervises_only() {
         .await
         .unwrap_err();
     assert_eq!(registrar.code(), tonic::Code::PermissionDenied);
+}
+
+#[tokio::test]
+async fn a_roster_file_with_a_rejected_row_changes_nothing() {
+    let server = TestServer::start().await;
+    let p = people(72, 6);
+    replace(&server, Role::Employer, "", members_of(&p[..5], 1))
+        .await
+        .unwrap();
+
+    // Every row rejected (no hire dates), then a one-row file with one typo: before, each of
+    // these departed the whole staff.
+    let mut undated = members_of(&p[..5], 1);
+    for m in &mut undated {
+        m.hire_date = String::new();
+    }
+    let mut typo = members_of(&p[5..], 1);
+    typo[0].hire_date = "2024-13-01".into();
+    for upload in [undated, typo] {
+        let summary = replace(&server, Role::Employer, "", upload).await.unwrap();
+        assert!(!summary.applied, "{summary:?}");
+        assert_eq!(
+            (summary.added, summary.departed, summary.current_members),
+            (0, 0, 5),
+            "{summary:?}"
+        );
+        assert_eq!(summary.rejected as usize, summary.errors.len());
+    }
+    let status = roster_status(&server).await;
+    assert_eq!((status.current_members, status.departed_members), (5, 0));
+
+    // Hires and departures are all or nothing too.
+    let mut hires = members_of(&p[5..], 6);
+    hires.push(member(7, &p[0].0, &p[0].1, "not a date"));
+    let refused = server
+        .rosters(Role::Employer)
+        .await
+        .record_hires(tokio_stream::iter(roster_upload("", hires.clone(), 10)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((refused.applied, refused.added), (false, 0));
+    assert_eq!(roster_status(&server).await.current_members, 5);
+    let partial = server
+        .rosters(Role::Employer)
+        .await
+        .record_hires(tokio_stream::iter(common::partial(roster_upload(
+            "", hires, 10,
+        ))))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (partial.applied, partial.added, partial.rejected),
+        (true, 1, 1)
+    );
+    assert_eq!(roster_status(&server).await.current_members, 6);
+}
+
+#[tokio::test]
+async fn staff_refs_are_unique_among_current_members() {
+    let server = TestServer::start().await;
+    let p = people(73, 4);
+    replace(&server, Role::Employer, "", members_of(&p[..3], 1))
+        .await
+        .unwrap();
+    let hire = |person: &(String, String), staff_ref: &str| {
+        let mut m = member(1, &person.0, &person.1, HIRED);
+        m.staff_ref = staff_ref.into();
+        m
+    };
+    let taken = members_of(&p[..1], 1)[0].staff_ref.clone();
+    let mut rosters = server.rosters(Role::Employer).await;
+    let clash = rosters
+        .record_hires(tokio_stream::iter(roster_upload(
+            "",
+            vec![hire(&p[3], &taken)],
+            10,
+        )))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!clash.applied);
+    assert_eq!(
+        (clash.errors[0].field.as_str(), clash.errors[0].reason.as_str()),
+        ("staff_ref", "is already used by another current member")
+    );
+    // The member's own ref on a re-declaration is no clash; once its holder left, it is free.
+    let own = rosters
+        .record_hires(tokio_stream::iter(roster_upload(
+            "",
+            vec![hire(&p[0], &taken)],
+            10,
+        )))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((own.applied, own.unchanged), (true, 1), "{own:?}");
+    let mut leaver = member(1, &p[0].0, &p[0].1, "");
+    leaver.departure_date = "2026-01-01".into();
+    leaver.staff_ref = taken.clone();
+    let left = rosters
+        .record_departures(tokio_stream::iter(roster_upload("", vec![leaver], 10)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(left.departed, 1, "{left:?}");
+    let reused = rosters
+        .record_hires(tokio_stream::iter(roster_upload(
+            "",
+            vec![hire(&p[3], &taken)],
+            10,
+        )))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((reused.applied, reused.added), (true, 1), "{reused:?}");
 }

@@ -468,6 +468,17 @@ pub fn roster_upload(
     messages
 }
 
+/// The same upload asking for a partial apply: the valid rows apply despite rejected ones.
+pub fn partial(mut upload: Vec<proto::RosterUpload>) -> Vec<proto::RosterUpload> {
+    if let Some(proto::RosterUpload {
+        item: Some(proto::roster_upload::Item::Header(header)),
+    }) = upload.first_mut()
+    {
+        header.partial = true;
+    }
+    upload
+}
+
 /// A channel to `url` trusting the CA in `certs` and presenting `identity` (certificate, key
 /// PEM), or no certificate at all.
 pub async fn connect(

@@ -17,6 +17,7 @@ pub mod keys;
 pub mod metrics;
 pub mod org;
 pub mod oversight;
+pub mod regions;
 pub mod registry;
 pub mod roster;
 pub mod server;

@@ -219,7 +219,11 @@ async fn stream_report(
         let bureau_name = state.orgs.get(&bureau).map(|b| b.name).unwrap_or_default();
         for (group, key, name) in [
             (&mut bureaus, bureau.clone(), bureau_name),
-            (&mut regions, unit.region.clone(), String::new()),
+            (
+                &mut regions,
+                unit.region.clone(),
+                crate::regions::full_name(&unit.region).unwrap_or_default(),
+            ),
         ] {
             let summary = group.entry(key.clone()).or_insert(proto::GroupSummary {
                 key,

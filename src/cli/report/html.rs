@@ -150,7 +150,10 @@ fn charts(html: &mut String, report: &Report) {
         .regions
         .iter()
         .map(|g| Group {
-            label: g.key.clone(),
+            label: match g.name.as_str() {
+                "" => g.key.clone(),
+                name => format!("{} {name}", g.key),
+            },
             units: g.units,
             flagged: g.units_with_findings,
         })

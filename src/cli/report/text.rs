@@ -41,7 +41,11 @@ pub fn print_summary(report: &Report) {
     }
     println!("by region:");
     for group in &report.regions {
-        println!("  {}: {}", group.key, group_line(group));
+        let region = match group.name.as_str() {
+            "" => group.key.clone(),
+            name => format!("{}  {name}", group.key),
+        };
+        println!("  {region}: {}", group_line(group));
     }
     if report.units.is_empty() {
         println!("  (no units)");

@@ -623,3 +623,63 @@ async fn a_past_report_keeps_the_roster_as_it_was_declared_then() {
         .unwrap();
     assert_eq!(today.units[&unit.uscc].current_members, 2);
 }
+
+#[tokio::test]
+async fn staff_on_board_before_the_first_roster_clear_once_checked_within_grace() {
+    let server = TestServer::start().await;
+    let bureau = server.org(Role::Bureau).uscc;
+    let mut generator = safehire::synth::Generator::new(98, common::start_time().date());
+    let unit = Unit {
+        uscc: generator.uscc(),
+        staff: people(99, 6),
+    };
+    enroll(&server, &unit.uscc, "老员工幼儿园", &bureau).await;
+    // The unit joins with staff hired years ago, who could not have been checked before hire.
+    replace_roster(&server, &unit, "2015-09-01").await;
+    server.clock.advance(Duration::days(10));
+    let finding = |report: &Report| {
+        report.units[&unit.uscc]
+            .findings
+            .iter()
+            .find(|f| f.kind == FindingKind::UncheckedStaff as i32)
+            .cloned()
+    };
+    let before = report(&server, Role::Prosecutor, server.clock.now())
+        .await
+        .unwrap();
+    let unchecked = finding(&before).expect("nobody checked within the grace period");
+    assert_eq!((unchecked.count, unchecked.of), (6, 6));
+    assert!(
+        unchecked.detail.ends_with("0 hired without a pre-hire check, 6 on staff and never checked"),
+        "{}",
+        unchecked.detail
+    );
+
+    // A second unit of the same bureau checks its staff within the grace period after joining.
+    let prompt = Unit {
+        uscc: generator.uscc(),
+        staff: people(100, 5),
+    };
+    enroll(&server, &prompt.uscc, "及时幼儿园", &bureau).await;
+    replace_roster(&server, &prompt, "2015-09-01").await;
+    server.clock.advance(Duration::days(3));
+    recheck(&server, &prompt.uscc).await;
+    server.clock.advance(Duration::days(30));
+    let after = report(&server, Role::Prosecutor, server.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(kinds(&after.units[&prompt.uscc]), [], "the finding cleared");
+    assert_eq!(after.units[&prompt.uscc].checked_in_time, 5);
+    // The late unit's first check comes after its grace period: a late check, told apart.
+    recheck(&server, &unit.uscc).await;
+    server.clock.advance(Duration::days(1));
+    let late = report(&server, Role::Prosecutor, server.clock.now())
+        .await
+        .unwrap();
+    let late = finding(&late).expect("checked only after the grace period");
+    assert!(
+        late.detail.ends_with("6 hired without a pre-hire check, 0 on staff and never checked"),
+        "{}",
+        late.detail
+    );
+}

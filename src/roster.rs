@@ -37,6 +37,25 @@ coded_enum! {
     }
 }
 
+impl ReviewResolution {
+    /// What the resolution does to later checks of the person, in words for the employer and
+    /// the registrar: checks answer from the registry, so a case closed in the person's favour
+    /// changes later answers only once the record is corrected or revoked.
+    pub fn effect(self) -> &'static str {
+        match self {
+            ReviewResolution::Confirmed => {
+                "later checks keep answering RECORD_FOUND: the record is this person's"
+            }
+            ReviewResolution::Cleared => {
+                "later checks still answer from the record until a registrar corrects it (re-import) or revokes it (registry revoke); the cleared case excuses the unit from keeping this hit on staff"
+            }
+            ReviewResolution::IdentityCorrected => {
+                "later checks answer from the corrected record"
+            }
+        }
+    }
+}
+
 /// How a roster upload changes the roster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RosterChange {

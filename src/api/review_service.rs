@@ -146,6 +146,10 @@ pub fn review_to_proto(review: ReviewRow) -> proto::Review {
             .resolution
             .map(ReviewResolution::code)
             .unwrap_or_default(),
+        effect: review
+            .resolution
+            .map(|r| r.effect().to_string())
+            .unwrap_or_default(),
         resolved_at: review.resolved_at.map(convert::timestamp_micros),
         resolved_by: review.resolved_by,
         note: review.note,

@@ -185,7 +185,7 @@ async fn print_trail(
     while let Some(record) = entries.message().await? {
         count += 1;
         if json {
-            println!("{}", record_json(&record));
+            super::print_json_line(&record_json(&record));
         } else {
             println!("{}", record_line(&record));
         }

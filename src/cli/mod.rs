@@ -36,7 +36,8 @@ pub struct Cli {
     pub command: Command,
     #[command(flatten)]
     pub connect: ConnectArgs,
-    /// Machine-readable output (one JSON document) instead of text.
+    /// Machine-readable output instead of text: one JSON document, or for the commands that
+    /// stream (audit log, audit who-checked, alerts watch) one JSON object per line.
     #[arg(long, global = true)]
     pub json: bool,
 }
@@ -186,6 +187,12 @@ pub fn print_json(value: &serde_json::Value) {
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
     );
+}
+
+/// Prints `value` as one line of compact JSON: the form of every streamed item (JSON lines), so
+/// that a consumer can act on each as it arrives.
+pub fn print_json_line(value: &serde_json::Value) {
+    println!("{value}");
 }
 
 /// RFC 3339 text for a proto timestamp.

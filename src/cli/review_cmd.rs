@@ -157,6 +157,9 @@ fn review_line(review: &proto::Review) -> String {
     if !review.source_refs.is_empty() {
         line.push_str(&format!("  records: {}", review.source_refs.join(",")));
     }
+    if !review.effect.is_empty() {
+        line.push_str(&format!("\n    {}", review.effect));
+    }
     line
 }
 
@@ -173,5 +176,6 @@ fn review_json(review: &proto::Review) -> serde_json::Value {
         "resolved_by": review.resolved_by,
         "note": review.note,
         "source_refs": review.source_refs,
+        "effect": review.effect,
     })
 }

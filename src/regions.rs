@@ -17,7 +17,12 @@ static NAMES: LazyLock<HashMap<&'static str, &'static str>> = LazyLock::new(|| {
 });
 
 /// Placeholders the standard uses for a level a municipality or province skips.
-const NO_NAME: [&str; 4] = ["市辖区", "县", "省直辖县级行政区划", "自治区直辖县级行政区划"];
+const NO_NAME: [&str; 4] = [
+    "市辖区",
+    "县",
+    "省直辖县级行政区划",
+    "自治区直辖县级行政区划",
+];
 
 /// The full name of a division code or code prefix — province, city and county as far as the
 /// code goes ("15" 内蒙古自治区, "1506" 内蒙古自治区鄂尔多斯市, "150602"
@@ -67,7 +72,10 @@ mod tests {
         let counties = NAMES.keys().filter(|c| c.len() == 6).count();
         assert!(counties > 2_800, "{counties}");
         for province in [11, 15, 31, 44, 54, 65, 71, 81, 82] {
-            assert!(NAMES.contains_key(province.to_string().as_str()), "{province}");
+            assert!(
+                NAMES.contains_key(province.to_string().as_str()),
+                "{province}"
+            );
         }
     }
 }

@@ -49,9 +49,7 @@ impl ReviewResolution {
             ReviewResolution::Cleared => {
                 "later checks still answer from the record until a registrar corrects it (re-import) or revokes it (registry revoke); the cleared case excuses the unit from keeping this hit on staff"
             }
-            ReviewResolution::IdentityCorrected => {
-                "later checks answer from the corrected record"
-            }
+            ReviewResolution::IdentityCorrected => "later checks answer from the corrected record",
         }
     }
 }

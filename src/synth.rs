@@ -686,7 +686,7 @@ pub fn hit_slot(index: u64, rows: u64, hits: u64) -> Option<usize> {
         return None;
     }
     let step = rows / hits;
-    (index % step == 0 && index / step < hits).then(|| (index / step) as usize)
+    (index.is_multiple_of(step) && index / step < hits).then(|| (index / step) as usize)
 }
 
 #[cfg(test)]
@@ -914,7 +914,11 @@ mod tests {
         let bureaus: Vec<&OrgRow> = rows.iter().filter(|o| o.role == "bureau").collect();
         assert_eq!((bureaus.len(), rows.len()), (4, 44));
         assert_eq!(bureaus[0].region, HOME_DIVISION);
-        for (i, unit) in rows.iter().enumerate().filter(|(_, o)| o.role == "employer") {
+        for (i, unit) in rows
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| o.role == "employer")
+        {
             let bureau = rows[..i]
                 .iter()
                 .find(|b| b.uscc == unit.supervising_bureau)

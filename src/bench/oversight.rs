@@ -322,7 +322,6 @@ async fn run_checks(
                         consent_policy: proto::ConsentPolicy::NotRequired as i32,
                         consent_ref: String::new(),
                         on_behalf_of: unit.uscc.clone(),
-                        ..Default::default()
                     })),
                 };
                 let chunks = (0..per_unit)

@@ -18,7 +18,13 @@ use crate::tabular::{self, Encoding, Table};
 pub const GEN_TODAY: time::Date = date!(2026 - 01 - 01);
 
 const HIRES_HEADER: [&str; 5] = synth::PEOPLE_HEADER;
-const LEAVERS_HEADER: [&str; 5] = ["doc_type", "doc_number", "name", "staff_ref", "departure_date"];
+const LEAVERS_HEADER: [&str; 5] = [
+    "doc_type",
+    "doc_number",
+    "name",
+    "staff_ref",
+    "departure_date",
+];
 
 #[derive(Debug, Subcommand)]
 pub enum GenCommand {
@@ -205,7 +211,10 @@ fn leavers(staff: &Path, count: u64, today: time::Date) -> Result<Vec<Vec<String
     if count > total {
         return Err(CliError::new(
             exit::INVALID_INPUT,
-            format!("{}: {count} leavers asked, the file has {total} people", staff.display()),
+            format!(
+                "{}: {count} leavers asked, the file has {total} people",
+                staff.display()
+            ),
         ));
     }
     Ok(rows

@@ -58,7 +58,15 @@ fn documented_codes() -> Vec<i32> {
         .skip_while(|l| !l.starts_with("| code"))
         .skip(2)
         .take_while(|l| l.starts_with('|'))
-        .map(|l| l.trim_matches('|').split('|').next().unwrap().trim().parse().unwrap())
+        .map(|l| {
+            l.trim_matches('|')
+                .split('|')
+                .next()
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        })
         .collect()
 }
 
@@ -74,7 +82,13 @@ fn every_command_exits_with_the_documented_codes() {
         d,
         "hits.csv",
         &[
-            "gen", "people", "20", "--with-records", "records.csv", "--hits", "2",
+            "gen",
+            "people",
+            "20",
+            "--with-records",
+            "records.csv",
+            "--hits",
+            "2",
         ],
     );
     generate(d, "clean.csv", &["gen", "people", "20", "--seed", "5"]);
@@ -87,10 +101,25 @@ fn every_command_exits_with_the_documented_codes() {
     generate(d, "units.csv", &["gen", "orgs", "3"]);
     with_bad_row(d, "records.csv", "bad-records.csv");
     let units = std::fs::read_to_string(d.join("units.csv")).unwrap();
-    std::fs::write(d.join("bad-units.csv"), units.replace(",employer,", ",nobody,")).unwrap();
-    generate(d, "more.csv", &["gen", "hires", "1", "--seed", "5", "--after", "20"]);
+    std::fs::write(
+        d.join("bad-units.csv"),
+        units.replace(",employer,", ",nobody,"),
+    )
+    .unwrap();
+    generate(
+        d,
+        "more.csv",
+        &["gen", "hires", "1", "--seed", "5", "--after", "20"],
+    );
     let first = std::fs::read_to_string(d.join("clean.csv")).unwrap();
-    let ref0 = first.lines().nth(1).unwrap().split(',').nth(3).unwrap().to_string();
+    let ref0 = first
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .nth(3)
+        .unwrap()
+        .to_string();
     let more = std::fs::read_to_string(d.join("more.csv")).unwrap();
     std::fs::write(
         d.join("same-ref.csv"),
@@ -137,45 +166,166 @@ fn every_command_exits_with_the_documented_codes() {
     // (what is tried, the command, where it is sent, the documented code). In order: later
     // rows rely on the records and the roster that earlier ones loaded.
     let table: Vec<(&str, Vec<String>, &str, i32)> = vec![
-        ("gen: a usage error", words(&["gen", "people", "1", "--format", "nope"]), &url, 2),
-        ("import: all rows", words(&["--as", "registrar", "registry", "import", "records.csv"]), &url, 0),
-        ("import: a rejected row", words(&["--as", "registrar", "registry", "import", "bad-records.csv"]), &url, 10),
-        ("import: no such file", words(&["--as", "registrar", "registry", "import", "nope.csv"]), &url, 7),
-        ("import: not a registrar", words(&["--as", "employer", "registry", "import", "records.csv"]), &url, 6),
-        ("revoke: no such record", words(&["--as", "registrar", "registry", "revoke", "REC-1900-0000000", "--reason", "x"]), &url, 8),
+        (
+            "gen: a usage error",
+            words(&["gen", "people", "1", "--format", "nope"]),
+            &url,
+            2,
+        ),
+        (
+            "import: all rows",
+            words(&["--as", "registrar", "registry", "import", "records.csv"]),
+            &url,
+            0,
+        ),
+        (
+            "import: a rejected row",
+            words(&["--as", "registrar", "registry", "import", "bad-records.csv"]),
+            &url,
+            10,
+        ),
+        (
+            "import: no such file",
+            words(&["--as", "registrar", "registry", "import", "nope.csv"]),
+            &url,
+            7,
+        ),
+        (
+            "import: not a registrar",
+            words(&["--as", "employer", "registry", "import", "records.csv"]),
+            &url,
+            6,
+        ),
+        (
+            "revoke: no such record",
+            words(&[
+                "--as",
+                "registrar",
+                "registry",
+                "revoke",
+                "REC-1900-0000000",
+                "--reason",
+                "x",
+            ]),
+            &url,
+            8,
+        ),
         ("check: no record", check(other[1], other[2]), &url, 0),
         ("check: a record", check(doc, name), &url, 3),
         ("check: a bad number", bad_number, &url, 5),
         ("check: a refused caller", as_registrar, &url, 6),
         ("check: no server", check(doc, name), unreachable, 7),
-        ("check: an unknown flag", words(&["check", "--no-such-flag"]), &url, 2),
+        (
+            "check: an unknown flag",
+            words(&["check", "--no-such-flag"]),
+            &url,
+            2,
+        ),
         ("batch: all clear", batch("clean.csv"), &url, 0),
         ("batch: hits", batch("hits.csv"), &url, 3),
         ("batch: a row with an error", batch("bad-row.csv"), &url, 10),
         ("batch: no such file", batch("nope.csv"), &url, 7),
         ("batch: columns missing", batch("units.csv"), &url, 5),
-        ("replace: one bad row, nothing applied", words(&["roster", "replace", "bad-row.csv"]), &url, 5),
-        ("replace: the others applied", words(&["roster", "replace", "bad-row.csv", "--partial"]), &url, 10),
-        ("replace: no hire_date column", words(&["roster", "replace", "no-hire-date.csv"]), &url, 5),
-        ("replace: no such file", words(&["roster", "replace", "nope.csv"]), &url, 7),
-        ("replace: all rows", words(&["roster", "replace", "clean.csv"]), &url, 0),
-        ("hire: a staff ref already in use", words(&["roster", "hire", "same-ref.csv"]), &url, 5),
-        ("hire: a new member", words(&["roster", "hire", "more.csv"]), &url, 0),
-        ("leave: not a member", words(&["roster", "leave", "strangers.csv"]), &url, 5),
+        (
+            "replace: one bad row, nothing applied",
+            words(&["roster", "replace", "bad-row.csv"]),
+            &url,
+            5,
+        ),
+        (
+            "replace: the others applied",
+            words(&["roster", "replace", "bad-row.csv", "--partial"]),
+            &url,
+            10,
+        ),
+        (
+            "replace: no hire_date column",
+            words(&["roster", "replace", "no-hire-date.csv"]),
+            &url,
+            5,
+        ),
+        (
+            "replace: no such file",
+            words(&["roster", "replace", "nope.csv"]),
+            &url,
+            7,
+        ),
+        (
+            "replace: all rows",
+            words(&["roster", "replace", "clean.csv"]),
+            &url,
+            0,
+        ),
+        (
+            "hire: a staff ref already in use",
+            words(&["roster", "hire", "same-ref.csv"]),
+            &url,
+            5,
+        ),
+        (
+            "hire: a new member",
+            words(&["roster", "hire", "more.csv"]),
+            &url,
+            0,
+        ),
+        (
+            "leave: not a member",
+            words(&["roster", "leave", "strangers.csv"]),
+            &url,
+            5,
+        ),
         ("recheck: all clear", words(&["roster", "recheck"]), &url, 0),
-        ("replace: staff with hits", words(&["roster", "replace", "hits.csv"]), &url, 0),
+        (
+            "replace: staff with hits",
+            words(&["roster", "replace", "hits.csv"]),
+            &url,
+            0,
+        ),
         ("recheck: a hit", words(&["roster", "recheck"]), &url, 3),
-        ("org import: all rows", words(&["org", "import", "units.csv"]), &url, 0),
-        ("org import: rejected rows", words(&["org", "import", "bad-units.csv"]), &url, 10),
-        ("org import: no such file", words(&["org", "import", "nope.csv"]), &url, 7),
+        (
+            "org import: all rows",
+            words(&["org", "import", "units.csv"]),
+            &url,
+            0,
+        ),
+        (
+            "org import: rejected rows",
+            words(&["org", "import", "bad-units.csv"]),
+            &url,
+            10,
+        ),
+        (
+            "org import: no such file",
+            words(&["org", "import", "nope.csv"]),
+            &url,
+            7,
+        ),
         ("audit verify", words(&["audit", "verify"]), &url, 0),
-        ("config check: an invalid file", words(&["config", "check", "bad.toml"]), &url, 5),
-        ("keys id: an unfit key file", words(&["keys", "id", "tiny.key"]), &url, 5),
-        ("keys id: no key file", words(&["keys", "id", "nope.key"]), &url, 7),
+        (
+            "config check: an invalid file",
+            words(&["config", "check", "bad.toml"]),
+            &url,
+            5,
+        ),
+        (
+            "keys id: an unfit key file",
+            words(&["keys", "id", "tiny.key"]),
+            &url,
+            5,
+        ),
+        (
+            "keys id: no key file",
+            words(&["keys", "id", "nope.key"]),
+            &url,
+            7,
+        ),
     ];
     let documented = documented_codes();
     for (what, args, server, code) in &table {
-        assert!(documented.contains(code), "{what}: {code} is not in the README's table");
+        assert!(
+            documented.contains(code),
+            "{what}: {code} is not in the README's table"
+        );
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = safehire(d, server, &args);
         assert_eq!(
@@ -224,7 +374,10 @@ fn metrics_count_single_batch_and_re_checks() {
     args.extend(consent);
     let out = safehire(d, &url, &args);
     assert!(out.status.success(), "{}", text(&out));
-    for args in [&["roster", "replace", "staff.csv"][..], &["roster", "recheck"]] {
+    for args in [
+        &["roster", "replace", "staff.csv"][..],
+        &["roster", "recheck"],
+    ] {
         let out = safehire(d, &url, args);
         assert!(out.status.success(), "{}", text(&out));
     }

@@ -650,7 +650,9 @@ async fn staff_on_board_before_the_first_roster_clear_once_checked_within_grace(
     let unchecked = finding(&before).expect("nobody checked within the grace period");
     assert_eq!((unchecked.count, unchecked.of), (6, 6));
     assert!(
-        unchecked.detail.ends_with("0 hired without a pre-hire check, 6 on staff and never checked"),
+        unchecked
+            .detail
+            .ends_with("0 hired without a pre-hire check, 6 on staff and never checked"),
         "{}",
         unchecked.detail
     );
@@ -678,7 +680,8 @@ async fn staff_on_board_before_the_first_roster_clear_once_checked_within_grace(
         .unwrap();
     let late = finding(&late).expect("checked only after the grace period");
     assert!(
-        late.detail.ends_with("6 hired without a pre-hire check, 0 on staff and never checked"),
+        late.detail
+            .ends_with("6 hired without a pre-hire check, 0 on staff and never checked"),
         "{}",
         late.detail
     );

@@ -78,8 +78,7 @@ fn words(line: &str) -> (Vec<String>, String) {
     let mut word = String::new();
     let mut quoted = false;
     let mut has_word = false;
-    let mut chars = line.char_indices();
-    while let Some((i, c)) = chars.next() {
+    for (i, c) in line.char_indices() {
         match c {
             '"' => {
                 quoted = !quoted;
@@ -305,13 +304,24 @@ fn the_first_steps_walk_through_holds() {
 fn outcome_patterns_match_as_documented() {
     assert!(matches("RECORD_FOUND", "RECORD_FOUND"));
     assert!(matches("  check id          …", "  check id   01a2-77"));
-    assert!(matches("… entries verified", "audit chain OK: 12 entries verified"));
+    assert!(matches(
+        "… entries verified",
+        "audit chain OK: 12 entries verified"
+    ));
     assert!(!matches("999 NO_RECORD", "1000 NO_RECORD"));
-    assert!(!matches("1000 rows: 1000 NO_RECORD", "1000 rows: 999 NO_RECORD, 1 RECORD_FOUND"));
+    assert!(!matches(
+        "1000 rows: 1000 NO_RECORD",
+        "1000 rows: 999 NO_RECORD, 1 RECORD_FOUND"
+    ));
     assert_eq!(
         words(r#"safehire x --reason "a b"  # a comment"#),
         (
-            vec!["safehire".into(), "x".into(), "--reason".into(), "a b".into()],
+            vec![
+                "safehire".into(),
+                "x".into(),
+                "--reason".into(),
+                "a b".into()
+            ],
             "# a comment".into()
         )
     );

@@ -858,7 +858,10 @@ async fn staff_refs_are_unique_among_current_members() {
         .into_inner();
     assert!(!clash.applied);
     assert_eq!(
-        (clash.errors[0].field.as_str(), clash.errors[0].reason.as_str()),
+        (
+            clash.errors[0].field.as_str(),
+            clash.errors[0].reason.as_str()
+        ),
         ("staff_ref", "is already used by another current member")
     );
     // The member's own ref on a re-declaration is no clash; once its holder left, it is free.

@@ -2,7 +2,7 @@
 //! who is due. Uploads are staged as they stream and applied in one transaction at the end, so
 //! a broken upload changes nothing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
@@ -201,6 +201,12 @@ impl RosterApi {
         today: time::Date,
         seen: &mut Seen,
     ) -> Result<StagedMember, ApiError> {
+        if !seen.rows.insert(member.row) {
+            return Err(ApiError::invalid(
+                "row",
+                format!("row {} appears more than once in the upload", member.row),
+            ));
+        }
         let (document, name) = convert::identity("subject", member.subject.as_ref(), today)?;
         let staff_ref = convert::staff_ref(&member.staff_ref)?;
         let (hire, departure) =
@@ -322,6 +328,8 @@ impl RosterApi {
 /// Identities and staff references already in an upload, to name duplicates.
 #[derive(Default)]
 struct Seen {
+    /// Row numbers name rows in the answer, so one may appear only once.
+    rows: HashSet<u64>,
     subjects: HashMap<SubjectKey, u64>,
     staff_refs: HashMap<String, u64>,
 }

@@ -237,12 +237,15 @@ async fn watch(
 
 /// Audits the end of a watch whose caller no longer stands, and says why to the watcher.
 async fn ended(state: &AppState, watcher: &Watcher, why: ApiError) -> Status {
-    let error = ApiError::from_code(why.code(), format!("the watch has ended: {why}"));
     let entry = NewEntry {
         at_micros: state.now_micros(),
         ..watcher.entry.clone()
     };
-    state.refuse(entry, error).await
+    let status = state.refuse(entry, why).await;
+    Status::new(
+        status.code(),
+        format!("the watch has ended: {}", status.message()),
+    )
 }
 
 pub fn alert_to_proto(alert: AlertRow) -> proto::Alert {

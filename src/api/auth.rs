@@ -367,10 +367,15 @@ impl AppState {
 
     /// Audits a refused call (durably) and turns the refusal into its status.
     pub async fn refuse(&self, entry: NewEntry, error: ApiError) -> Status {
+        let detail = error.audit_detail();
+        self.refuse_noting(entry, error, detail).await
+    }
+
+    async fn refuse_noting(&self, entry: NewEntry, error: ApiError, detail: String) -> Status {
         self.observe(&entry, error.audit_outcome());
         let refusal = NewEntry {
             outcome: error.audit_outcome().to_string(),
-            detail: error.audit_detail(),
+            detail,
             ..entry
         };
         tracing::info!(
@@ -408,17 +413,11 @@ impl AppState {
             self.observe(&entry, error.audit_outcome());
             return error.into();
         };
-        let code = error.code();
-        let audited = ApiError::from_code(
-            code,
-            format!("{error}; {folded} earlier refusals folded into this entry"),
+        let detail = format!(
+            "{}; {folded} earlier refusals folded into this entry",
+            error.audit_detail()
         );
-        let status = self.refuse(entry, audited).await;
-        if status.code() == code {
-            error.into()
-        } else {
-            status
-        }
+        self.refuse_noting(entry, error, detail).await
     }
 
     /// Ends a call: passes a success through (the handler has audited it), audits a failure.

@@ -38,20 +38,6 @@ impl ApiError {
         }
     }
 
-    /// A refusal of `code` with `message`, for a refusal reworded for the audit log.
-    pub fn from_code(code: Code, message: String) -> Self {
-        match code {
-            Code::Unauthenticated => ApiError::Unauthenticated(message),
-            Code::PermissionDenied => ApiError::PermissionDenied(message),
-            Code::NotFound => ApiError::NotFound(message),
-            Code::FailedPrecondition => ApiError::FailedPrecondition(message),
-            Code::Cancelled => ApiError::Cancelled(message),
-            Code::ResourceExhausted => ApiError::ResourceExhausted(message),
-            Code::DeadlineExceeded => ApiError::DeadlineExceeded(message),
-            _ => ApiError::invalid("request", message),
-        }
-    }
-
     /// Prefixes the field with where it sits in the request (`subject.doc_number`).
     pub fn within(self, parent: &str) -> Self {
         match self {

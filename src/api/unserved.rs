@@ -107,13 +107,13 @@ fn path_names(path: &str, rpc: &str) -> bool {
 /// and reflection services answer without a handler of ours, and their answers are not refusals.
 fn unserved(response: &Response<Body>, action: &str) -> Option<ApiError> {
     let code = response.headers().get("grpc-status")?.to_str().ok()?;
-    let reason = match code {
-        "12" if action == "grpc.unknown_method" => "unknown method",
-        "11" | "8" => "message too large",
-        "13" | "3" => "message could not be decoded",
+    let (field, reason) = match code {
+        "12" if action == "grpc.unknown_method" => ("method", "no such method"),
+        "11" | "8" => ("message.size", "larger than limits.max_message_bytes"),
+        "13" | "3" => ("message.encoding", "not a message of the method's type"),
         _ => return None,
     };
-    Some(ApiError::invalid("request", reason))
+    Some(ApiError::invalid(field, reason))
 }
 
 /// Audits an unserved request under the method it named (never the path itself, which is

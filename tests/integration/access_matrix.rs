@@ -479,12 +479,18 @@ async fn only_a_certificate_of_the_strict_shape_identifies_its_organisation() {
         ),
         (
             "no EKU",
-            shaped_cert(&server, &employer, &[urn.clone()], vec![], year),
+            shaped_cert(&server, &employer, std::slice::from_ref(&urn), vec![], year),
             "clientAuth",
         ),
         (
             "serverAuth only",
-            shaped_cert(&server, &employer, &[urn.clone()], vec![ServerAuth], year),
+            shaped_cert(
+                &server,
+                &employer,
+                std::slice::from_ref(&urn),
+                vec![ServerAuth],
+                year,
+            ),
             "clientAuth",
         ),
         (

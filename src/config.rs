@@ -171,6 +171,8 @@ pub struct Limits {
     pub max_batch_row_bytes: usize,
     /// Batches one organisation may run at the same time.
     pub max_batches_in_flight_per_org: usize,
+    /// Most members in one roster upload (one upload runs at a time per roster).
+    pub max_roster_rows: u64,
     /// Calls one organisation may make per second, on average, and in a burst.
     pub calls_per_second_per_org: u32,
     pub call_burst_per_org: u32,
@@ -232,6 +234,7 @@ impl Default for Limits {
             max_batch_chunk_rows: 5_000,
             max_batch_row_bytes: 1_024,
             max_batches_in_flight_per_org: 4,
+            max_roster_rows: 200_000,
             calls_per_second_per_org: 100,
             call_burst_per_org: 200,
             max_connections: 1_024,
@@ -385,6 +388,7 @@ impl Config {
                 "limits.max_batches_in_flight_per_org",
                 limits.max_batches_in_flight_per_org as u64,
             ),
+            ("limits.max_roster_rows", limits.max_roster_rows),
             (
                 "limits.calls_per_second_per_org",
                 u64::from(limits.calls_per_second_per_org),
@@ -661,6 +665,7 @@ mod tests {
                 c.limits.calls_per_second_per_org = 0
             }),
             ("limits.max_connections", |c| c.limits.max_connections = 0),
+            ("limits.max_roster_rows", |c| c.limits.max_roster_rows = 0),
             ("limits.max_connections_per_address", |c| {
                 c.limits.max_connections_per_address = 0
             }),

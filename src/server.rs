@@ -202,6 +202,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         limits: config.limits.clone(),
         rules: config.rules.clone(),
         batch_slots: Default::default(),
+        upload_slots: Default::default(),
         alert_bus: tokio::sync::watch::channel(0).0,
         stopping: tokio::sync::watch::channel(false).0,
         metrics: Arc::clone(&metrics),

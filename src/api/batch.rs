@@ -30,7 +30,8 @@ const MAX_BATCH_ID_LEN: usize = 64;
 
 pub type Responses = mpsc::Sender<Result<proto::CheckBatchResponse, Status>>;
 
-/// Batches under way per organisation, so that one employer cannot take every writer slot.
+/// Long calls under way per organisation (batches, roster uploads), so that one employer cannot
+/// take every writer slot or fill the staging table.
 #[derive(Default)]
 pub struct BatchSlots {
     running: Arc<Mutex<HashMap<String, usize>>>,
@@ -43,15 +44,15 @@ pub struct SlotGuard {
 }
 
 impl BatchSlots {
-    fn acquire(&self, org: &str, limit: usize) -> Result<SlotGuard, ApiError> {
+    pub fn acquire(&self, org: &str, limit: usize, what: &str) -> Result<SlotGuard, ApiError> {
         let mut running = self
             .running
             .lock()
-            .map_err(|_| ApiError::ResourceExhausted("batch slots unavailable".into()))?;
+            .map_err(|_| ApiError::ResourceExhausted(format!("{what} slots unavailable")))?;
         let count = running.entry(org.to_string()).or_insert(0);
         if *count >= limit {
             return Err(ApiError::ResourceExhausted(format!(
-                "{limit} batches are already running for this organisation; wait for one to finish"
+                "{limit} {what} already running for this organisation; wait for one to finish"
             )));
         }
         *count += 1;
@@ -139,9 +140,11 @@ pub async fn open(
         ConsentPolicy::Batch => validate_consent(&header.consent_ref, true)?,
         _ => {}
     }
-    let slot = state
-        .batch_slots
-        .acquire(&caller.org.uscc, state.limits.max_batches_in_flight_per_org)?;
+    let slot = state.batch_slots.acquire(
+        &caller.org.uscc,
+        state.limits.max_batches_in_flight_per_org,
+        "batches are",
+    )?;
     let batch_state = state
         .store
         .open_batch(

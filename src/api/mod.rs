@@ -49,6 +49,8 @@ pub struct AppState {
     pub limits: Limits,
     pub rules: Rules,
     pub batch_slots: batch::BatchSlots,
+    /// One roster upload at a time per employer roster.
+    pub upload_slots: batch::BatchSlots,
     /// Set when the server begins to stop: open streams end with a status that says so.
     pub stopping: tokio::sync::watch::Sender<bool>,
     /// Bumped after alerts are committed; `WatchAlerts` streams wake on it and read the store.

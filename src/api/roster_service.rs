@@ -68,8 +68,33 @@ impl RosterApi {
         };
         let employer = employer_for(state, caller, &header.on_behalf_of)?;
         entry.employer = employer.clone();
+        let _slot = state
+            .upload_slots
+            .acquire(&employer, 1, "roster upload is")?;
         let upload = uuid::Uuid::now_v7().to_string();
         entry.detail = format!("upload={upload} change={}", change.label());
+        let result = self
+            .stage_and_apply(entry, &mut stream, change, employer, &upload)
+            .await;
+        if result.is_err() {
+            // However the upload ended, nothing of it stays staged; what a failed discard
+            // leaves is swept at the next start.
+            let _ = state.store.discard_roster_upload(upload).await;
+        }
+        result
+    }
+
+    /// Receives the members of `upload`, stages the valid ones and applies them at once.
+    async fn stage_and_apply(
+        &self,
+        entry: &mut NewEntry,
+        stream: &mut Streaming<proto::RosterUpload>,
+        change: RosterChange,
+        employer: String,
+        upload: &str,
+    ) -> Result<proto::RosterSummary, ApiError> {
+        let state = &self.state;
+        let idle = deadline::idle_limit(state);
         let mut summary = proto::RosterSummary {
             employer: employer.clone(),
             ..Default::default()
@@ -77,7 +102,7 @@ impl RosterApi {
         let mut seen = Seen::default();
         let mut pending: Vec<(u64, StagedMember)> = Vec::with_capacity(STAGE_BATCH);
         let received = loop {
-            let members = match deadline::next(&mut stream, idle).await {
+            let members = match deadline::next(stream, idle).await {
                 Err(stalled) => break Err(stalled),
                 Ok(None) => break Ok(()),
                 Ok(Some(Err(status))) => {
@@ -92,7 +117,6 @@ impl RosterApi {
                 Ok(Some(Ok(proto::RosterUpload {
                     item: Some(proto::roster_upload::Item::Header(_)),
                 }))) => {
-                    state.store.discard_roster_upload(upload.clone()).await?;
                     return Err(ApiError::invalid(
                         "header",
                         "only the first message may be a header",
@@ -101,7 +125,6 @@ impl RosterApi {
                 Ok(Some(Ok(_))) => continue,
             };
             if members.len() > state.limits.max_batch_chunk_rows {
-                state.store.discard_roster_upload(upload.clone()).await?;
                 return Err(ApiError::invalid(
                     "members",
                     format!(
@@ -110,6 +133,12 @@ impl RosterApi {
                         members.len()
                     ),
                 ));
+            }
+            if summary.received + members.len() as u64 > state.limits.max_roster_rows {
+                return Err(ApiError::ResourceExhausted(format!(
+                    "a roster upload holds at most {} members (limits.max_roster_rows); the roster is unchanged",
+                    state.limits.max_roster_rows
+                )));
             }
             let today = crate::clock::calendar_date(state.now());
             for member in &members {
@@ -125,16 +154,16 @@ impl RosterApi {
             if pending.len() >= STAGE_BATCH {
                 state
                     .store
-                    .stage_roster(upload.clone(), std::mem::take(&mut pending))
+                    .stage_roster(upload.to_string(), std::mem::take(&mut pending))
                     .await?;
             }
         };
-        if let Err(ended) = received {
-            state.store.discard_roster_upload(upload.clone()).await?;
-            return Err(ended);
-        }
+        received?;
         if !pending.is_empty() {
-            state.store.stage_roster(upload.clone(), pending).await?;
+            state
+                .store
+                .stage_roster(upload.to_string(), pending)
+                .await?;
         }
         let closing = NewEntry {
             outcome: "APPLIED".into(),
@@ -144,7 +173,7 @@ impl RosterApi {
         let counts = state
             .store
             .apply_roster(
-                upload,
+                upload.to_string(),
                 employer,
                 change,
                 state.today_text(),
@@ -254,7 +283,11 @@ impl RosterApi {
             .await?;
         let last = state
             .store
-            .last_checks(employer.clone(), crate::clock::to_micros(now))
+            .last_checks(
+                employer.clone(),
+                today.clone(),
+                crate::clock::to_micros(now),
+            )
             .await?;
         let interval = state.rules.recheck_interval_days;
         let mut status = proto::RosterStatus {

@@ -482,3 +482,95 @@ async fn stopping_the_server_ends_open_watches_and_does_not_wait_for_them() {
         );
     }
 }
+
+fn staged_rows(server: &TestServer) -> i64 {
+    rusqlite::Connection::open(server.db_path())
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM roster_staging", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn roster_uploads_are_bounded_one_at_a_time_and_leave_nothing_staged() {
+    let server = TestServer::start_with(|c| c.limits.max_roster_rows = 100).await;
+    let p = people(174, 112);
+    let members = |range: std::ops::Range<usize>| -> Vec<proto::RosterMember> {
+        range
+            .map(|i| common::member(i as u64 + 1, &p[i].0, &p[i].1, "2026-01-05"))
+            .collect()
+    };
+    let mut rosters = server.rosters(Role::Employer).await;
+
+    // Over the row limit: refused, nothing changed, nothing staged.
+    let over = rosters
+        .replace_roster(tokio_stream::iter(common::roster_upload(
+            "",
+            members(0..101),
+            40,
+        )))
+        .await
+        .expect_err("101 members");
+    assert_eq!(over.code(), Code::ResourceExhausted, "{over:?}");
+    assert!(
+        over.message().contains("limits.max_roster_rows"),
+        "{}",
+        over.message()
+    );
+    let status = rosters
+        .get_roster(proto::RosterQuery::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!status.declared, "the roster is unchanged");
+    assert_eq!(staged_rows(&server), 0);
+
+    // One upload at a time per roster: a second one while the first is open is refused.
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    for message in common::roster_upload("", members(0..10), 10) {
+        tx.send(message).await.unwrap();
+    }
+    let mut first_client = server.rosters(Role::Employer).await;
+    let first = tokio::spawn(async move {
+        first_client
+            .replace_roster(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = rosters
+        .replace_roster(tokio_stream::iter(common::roster_upload(
+            "",
+            members(10..20),
+            10,
+        )))
+        .await
+        .expect_err("a second upload at once");
+    assert_eq!(second.code(), Code::ResourceExhausted, "{second:?}");
+    assert!(
+        second.message().contains("already running"),
+        "{}",
+        second.message()
+    );
+    drop(tx);
+    let applied = first
+        .await
+        .unwrap()
+        .expect("the first upload completes")
+        .into_inner();
+    assert_eq!(applied.current_members, 10);
+
+    // A repeated row number is that row's error, not INTERNAL, and nothing stays staged.
+    let mut twice = members(20..22);
+    twice[1].row = twice[0].row;
+    match rosters
+        .record_hires(tokio_stream::iter(common::roster_upload("", twice, 10)))
+        .await
+    {
+        Ok(summary) => {
+            let summary = summary.into_inner();
+            assert_eq!(summary.rejected, 1, "{summary:?}");
+            assert_eq!(summary.errors[0].field, "row");
+        }
+        Err(status) => assert_eq!(status.code(), Code::InvalidArgument, "{status:?}"),
+    }
+    assert_eq!(staged_rows(&server), 0);
+}

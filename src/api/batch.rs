@@ -20,6 +20,7 @@ use crate::proto;
 use crate::proto::check_batch_request::Item as RequestItem;
 use crate::proto::check_batch_response::Item as ResponseItem;
 use crate::store::{BatchState, Recorded, RowAnswer};
+use crate::tls::PeerInfo;
 
 /// Chunks committing at once: enough to overlap hashing and lookups with the writer.
 const COMMITS_IN_FLIGHT: usize = 4;
@@ -234,9 +235,18 @@ pub async fn run(
     batch: OpenBatch,
     mut stream: Streaming<proto::CheckBatchRequest>,
     out: Responses,
+    peer: Option<PeerInfo>,
 ) {
     let mut counts = Counts::default();
-    let ended = drive(&state, &batch, &mut stream, &out, &mut counts).await;
+    let ended = drive(
+        &state,
+        &batch,
+        &mut stream,
+        &out,
+        &mut counts,
+        peer.as_ref(),
+    )
+    .await;
     let (outcome, failure) = match ended {
         Ok(()) => ("COMPLETED", None),
         Err(e) => (e.audit_outcome(), Some(e)),
@@ -288,6 +298,7 @@ async fn drive(
     stream: &mut Streaming<proto::CheckBatchRequest>,
     out: &Responses,
     counts: &mut Counts,
+    peer: Option<&PeerInfo>,
 ) -> Result<(), ApiError> {
     send(
         state,
@@ -333,6 +344,8 @@ async fn drive(
                 let message = message.map_err(|status| {
                     ApiError::Cancelled(format!("the batch stream broke: {}", status.message()))
                 })?;
+                // A batch runs for minutes: its caller's standing is asked again per message.
+                state.identify(peer)?;
                 let mut rows = match message.item {
                     Some(RequestItem::Rows(rows)) => rows.rows,
                     Some(RequestItem::Header(_)) => {

@@ -46,6 +46,7 @@ impl RosterApi {
         entry: &mut NewEntry,
         mut stream: Streaming<proto::RosterUpload>,
         change: RosterChange,
+        peer: Option<crate::tls::PeerInfo>,
     ) -> Result<proto::RosterSummary, ApiError> {
         let state = &self.state;
         let idle = deadline::idle_limit(state);
@@ -74,7 +75,7 @@ impl RosterApi {
         let upload = uuid::Uuid::now_v7().to_string();
         entry.detail = format!("upload={upload} change={}", change.label());
         let result = self
-            .stage_and_apply(entry, &mut stream, change, employer, &upload)
+            .stage_and_apply(entry, &mut stream, change, employer, &upload, peer.as_ref())
             .await;
         if result.is_err() {
             // However the upload ended, nothing of it stays staged; what a failed discard
@@ -92,6 +93,7 @@ impl RosterApi {
         change: RosterChange,
         employer: String,
         upload: &str,
+        peer: Option<&crate::tls::PeerInfo>,
     ) -> Result<proto::RosterSummary, ApiError> {
         let state = &self.state;
         let idle = deadline::idle_limit(state);
@@ -113,7 +115,11 @@ impl RosterApi {
                 }
                 Ok(Some(Ok(proto::RosterUpload {
                     item: Some(proto::roster_upload::Item::Members(members)),
-                }))) => members.members,
+                }))) => {
+                    // The caller's standing is asked again on every message.
+                    state.identify(peer)?;
+                    members.members
+                }
                 Ok(Some(Ok(proto::RosterUpload {
                     item: Some(proto::roster_upload::Item::Header(_)),
                 }))) => {
@@ -214,9 +220,10 @@ impl RosterApi {
     ) -> Result<Response<proto::RosterSummary>, Status> {
         let (caller, mut entry) = self.state.authorize(&request, rpc).await?;
         let api = RosterApi::new(Arc::clone(&self.state));
+        let peer = request.extensions().get::<crate::tls::PeerInfo>().cloned();
         let stream = request.into_inner();
         tokio::spawn(async move {
-            let result = api.upload(&caller, &mut entry, stream, change).await;
+            let result = api.upload(&caller, &mut entry, stream, change, peer).await;
             api.state.finish(entry, result).await
         })
         .await

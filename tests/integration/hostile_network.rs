@@ -574,3 +574,72 @@ async fn roster_uploads_are_bounded_one_at_a_time_and_leave_nothing_staged() {
     }
     assert_eq!(staged_rows(&server), 0);
 }
+
+#[tokio::test]
+async fn a_batch_under_way_ends_when_its_organisation_is_suspended() {
+    use proto::check_batch_request::Item as Req;
+    use proto::check_batch_response::Item as Resp;
+    let server = TestServer::start().await;
+    let p = people(175, 4);
+    let rows = |from: usize| {
+        Req::Rows(proto::BatchRows {
+            rows: (from..from + 2)
+                .map(|i| proto::BatchRow {
+                    row: i as u64 + 1,
+                    subject: Some(common::identity(&p[i].0, &p[i].1)),
+                    consent_ref: String::new(),
+                })
+                .collect(),
+        })
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    tx.send(common::batch_header("standing")).await.unwrap();
+    tx.send(proto::CheckBatchRequest {
+        item: Some(rows(0)),
+    })
+    .await
+    .unwrap();
+    let mut answers = server
+        .checks(Role::Employer)
+        .await
+        .check_batch(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    // The first rows are answered (whatever each row's outcome).
+    loop {
+        match answers.message().await.unwrap().unwrap().item {
+            Some(Resp::Results(_)) => break,
+            _ => continue,
+        }
+    }
+    server
+        .orgs(Role::Operator)
+        .await
+        .suspend(proto::StatusChangeRequest {
+            uscc: server.org(Role::Employer).uscc,
+            reason: "test".into(),
+        })
+        .await
+        .unwrap();
+    tx.send(proto::CheckBatchRequest {
+        item: Some(rows(2)),
+    })
+    .await
+    .unwrap();
+    let ended = loop {
+        match tokio::time::timeout(Duration::from_secs(5), answers.message()).await {
+            Err(_) => panic!("the batch went on"),
+            Ok(Ok(Some(message))) => {
+                assert!(
+                    !matches!(message.item, Some(Resp::Results(_))),
+                    "rows answered after the suspension"
+                );
+            }
+            Ok(Ok(None)) => panic!("the batch ended without a status"),
+            Ok(Err(status)) => break status,
+        }
+    };
+    assert_eq!(ended.code(), Code::PermissionDenied, "{ended:?}");
+    assert!(ended.message().contains("suspended"), "{}", ended.message());
+}

@@ -139,7 +139,12 @@ async fn connection_floods_from_one_address_leave_employers_served() {
         &scrape,
         "safehire_connections_refused_total{reason=\"anonymous_limit\"}",
     );
-    assert!(refused >= 1_024 - limit as u64, "{refused} refused");
+    // (A handshake that the loaded machine did not finish in time is refused as a handshake.)
+    assert!(
+        refused >= (anonymous.len() - limit) as u64,
+        "{refused} refused of {} certificate-less",
+        anonymous.len()
+    );
     // Refusals of connections are folded too: one entry per reason and address.
     let entries = server
         .audit_rows()

@@ -496,36 +496,63 @@ fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), CertError
 /// What the server needs to know about a presented client certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerCertInfo {
-    /// USCC from SAN URI `urn:uscc:<X>`, else the subject CN. Only a claim:
-    /// the server must still find it in the organisation registry.
+    /// USCC from the one SAN URI `urn:uscc:<X>`. Only a claim: the server must still find it
+    /// in the organisation registry. Never read from the subject CN, which any CA tool fills in.
     pub uscc_claim: Option<String>,
+    /// Why the certificate cannot identify an organisation (no or several `urn:uscc:` SAN URIs,
+    /// no clientAuth extended key usage), when it cannot.
+    pub identity_problem: Option<String>,
+    /// The subject CN, for people reading a listing; never an identity.
+    pub common_name: Option<String>,
     /// Lower-case hex SHA-256 of the DER, for audit logs and deny lists.
     pub fingerprint_sha256: String,
     pub not_after: OffsetDateTime,
 }
 
-/// Parses a DER certificate (as handed over by rustls after chain verification).
+/// Parses a DER certificate (as handed over by rustls after chain verification). A client
+/// certificate identifies an organisation only with exactly one `urn:uscc:` SAN URI and the
+/// clientAuth extended key usage: two SANs would leave the choice to the parser, and a
+/// certificate made for a server or for signing must not open a client session.
 pub fn peer_cert_info(der: &[u8]) -> Result<PeerCertInfo, CertError> {
     let cert = parse_cert(der)?;
     let san = cert
         .subject_alternative_name()
         .map_err(|e| CertError::Parse(e.to_string()))?;
-    let from_san = san.and_then(|ext| {
-        ext.value.general_names.iter().find_map(|name| match name {
-            GeneralName::URI(uri) => uscc_from_urn(uri),
-            _ => None,
+    let claims: Vec<String> = san
+        .map(|ext| {
+            ext.value
+                .general_names
+                .iter()
+                .filter_map(|name| match name {
+                    GeneralName::URI(uri) => uscc_from_urn(uri),
+                    _ => None,
+                })
+                .collect()
         })
-    });
-    let uscc_claim = from_san.or_else(|| {
-        cert.subject()
-            .iter_common_name()
-            .next()
-            .and_then(|cn| cn.as_str().ok())
-            .filter(|cn| !cn.is_empty())
-            .map(str::to_owned)
-    });
+        .unwrap_or_default();
+    let client_auth = cert
+        .extended_key_usage()
+        .map_err(|e| CertError::Parse(e.to_string()))?
+        .is_some_and(|eku| eku.value.client_auth);
+    let identity_problem = match claims.len() {
+        0 => Some("it carries no SAN URI urn:uscc:<code> (a subject CN is not read)".to_string()),
+        1 if !client_auth => Some("it lacks the clientAuth extended key usage".to_string()),
+        1 => None,
+        n => Some(format!(
+            "it carries {n} SAN URIs urn:uscc:<code> (exactly one is accepted)"
+        )),
+    };
+    let common_name = cert
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .filter(|cn| !cn.is_empty())
+        .map(str::to_owned);
     Ok(PeerCertInfo {
-        uscc_claim,
+        uscc_claim: (claims.len() == 1).then(|| claims[0].clone()),
+        identity_problem,
+        common_name,
         fingerprint_sha256: hex::encode(ring::digest::digest(&ring::digest::SHA256, der)),
         not_after: cert.validity().not_after.to_datetime(),
     })
@@ -688,17 +715,53 @@ mod tests {
         assert!(ca.issue_server(&[], 30, NOW).is_err());
     }
 
-    #[test]
-    fn falls_back_to_common_name_without_san_uri() {
+    /// A leaf signed by `ca` with the given names and extended key usages.
+    fn shaped_leaf(
+        ca: &CertAuthority,
+        cn: &str,
+        uris: &[&str],
+        ekus: Vec<ExtendedKeyUsagePurpose>,
+    ) -> Vec<u8> {
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-        let mut params = CertificateParams::new(vec!["example.org".to_string()]).unwrap();
-        params.distinguished_name = DistinguishedName::new();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "91110000ABCDEFGH12");
-        let cert = params.self_signed(&key).unwrap();
-        let info = peer_cert_info(cert.der()).unwrap();
-        assert_eq!(info.uscc_claim.as_deref(), Some("91110000ABCDEFGH12"));
+        let mut params = base_params(NOW, NOW + Duration::days(30)).unwrap();
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.subject_alt_names = uris
+            .iter()
+            .map(|u| SanType::URI(u.to_string().try_into().unwrap()))
+            .collect();
+        params.extended_key_usages = ekus;
+        end_entity(params)
+            .signed_by(&key, &ca.issuer)
+            .unwrap()
+            .der()
+            .to_vec()
+    }
+
+    #[test]
+    fn only_one_san_uri_with_client_auth_identifies_an_organisation() {
+        let ca = CertAuthority::generate("t", 30, NOW).unwrap();
+        let uscc = "91110000ABCDEFGH12";
+        let urn = format!("urn:uscc:{uscc}");
+        let client = || vec![ExtendedKeyUsagePurpose::ClientAuth];
+
+        let good = peer_cert_info(&shaped_leaf(&ca, uscc, &[&urn], client())).unwrap();
+        assert_eq!(good.uscc_claim.as_deref(), Some(uscc));
+        assert_eq!(good.identity_problem, None);
+
+        let cn_only = peer_cert_info(&shaped_leaf(&ca, uscc, &[], client())).unwrap();
+        assert_eq!(cn_only.uscc_claim, None, "the CN is not an identity");
+        assert!(cn_only.identity_problem.unwrap().contains("no SAN URI"));
+        assert_eq!(cn_only.common_name.as_deref(), Some(uscc));
+
+        let two = format!("urn:uscc:{}", "91110000ABCDEFGH34");
+        let twice = peer_cert_info(&shaped_leaf(&ca, uscc, &[&urn, &two], client())).unwrap();
+        assert_eq!(twice.uscc_claim, None, "neither of two is chosen");
+        assert!(twice.identity_problem.unwrap().contains("2 SAN URIs"));
+
+        for ekus in [vec![], vec![ExtendedKeyUsagePurpose::ServerAuth]] {
+            let info = peer_cert_info(&shaped_leaf(&ca, uscc, &[&urn], ekus)).unwrap();
+            assert!(info.identity_problem.unwrap().contains("clientAuth"));
+        }
     }
 
     #[test]

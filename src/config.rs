@@ -183,11 +183,21 @@ pub struct Limits {
     pub max_batch_row_bytes: usize,
     /// Batches one organisation may run at the same time.
     pub max_batches_in_flight_per_org: usize,
+    /// Most members in one roster upload (one upload runs at a time per roster).
+    pub max_roster_rows: u64,
     /// Calls one organisation may make per second, on average, and in a burst.
     pub calls_per_second_per_org: u32,
     pub call_burst_per_org: u32,
     /// Connections open at once (TLS handshakes included); more are closed on arrival.
     pub max_connections: usize,
+    /// Connections open at once from one address (TLS handshakes included).
+    pub max_connections_per_address: usize,
+    /// Connections without a client certificate open at once from one address; each is closed
+    /// after its first refusal anyway.
+    pub max_anonymous_connections_per_address: usize,
+    /// Seconds after the TLS handshake by which a connection must have sent its first request
+    /// (the HTTP/2 preface and a request's headers), or it is closed.
+    pub first_request_timeout_secs: u64,
     /// Seconds a client stream may go without a message, or leave results unread, before the
     /// call is ended with DEADLINE_EXCEEDED.
     pub stream_idle_secs: u64,
@@ -236,9 +246,13 @@ impl Default for Limits {
             max_batch_chunk_rows: 5_000,
             max_batch_row_bytes: 1_024,
             max_batches_in_flight_per_org: 4,
+            max_roster_rows: 200_000,
             calls_per_second_per_org: 100,
             call_burst_per_org: 200,
             max_connections: 1_024,
+            max_connections_per_address: 256,
+            max_anonymous_connections_per_address: 8,
+            first_request_timeout_secs: 10,
             stream_idle_secs: 60,
             keepalive_secs: 30,
         }
@@ -352,6 +366,15 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let limits = &self.limits;
         let rules = &self.rules;
+        if self.dev_mode && !self.listen.ip().is_loopback() {
+            return Err(invalid(
+                "dev_mode",
+                format!(
+                    "dev mode enrols well-known dev organisations and may only listen on loopback, not {}; set dev_mode = false and provision keys and certificates",
+                    self.listen
+                ),
+            ));
+        }
         not_empty("data_dir", Some(&self.data_dir))?;
         not_empty("master_key_file", self.master_key_file.as_ref())?;
         not_empty("tls.dev_dir", Some(&self.tls.dev_dir))?;
@@ -377,6 +400,7 @@ impl Config {
                 "limits.max_batches_in_flight_per_org",
                 limits.max_batches_in_flight_per_org as u64,
             ),
+            ("limits.max_roster_rows", limits.max_roster_rows),
             (
                 "limits.calls_per_second_per_org",
                 u64::from(limits.calls_per_second_per_org),
@@ -386,6 +410,14 @@ impl Config {
                 u64::from(limits.call_burst_per_org),
             ),
             ("limits.max_connections", limits.max_connections as u64),
+            (
+                "limits.max_connections_per_address",
+                limits.max_connections_per_address as u64,
+            ),
+            (
+                "limits.max_anonymous_connections_per_address",
+                limits.max_anonymous_connections_per_address as u64,
+            ),
         ] {
             in_range(
                 key,
@@ -407,6 +439,13 @@ impl Config {
         in_range(
             "limits.handshake_timeout_secs",
             limits.handshake_timeout_secs,
+            1,
+            300,
+            "0 drops every connection; minutes let idle connections pile up",
+        )?;
+        in_range(
+            "limits.first_request_timeout_secs",
+            limits.first_request_timeout_secs,
             1,
             300,
             "0 drops every connection; minutes let idle connections pile up",
@@ -644,6 +683,17 @@ mod tests {
                 c.limits.calls_per_second_per_org = 0
             }),
             ("limits.max_connections", |c| c.limits.max_connections = 0),
+            ("limits.max_roster_rows", |c| c.limits.max_roster_rows = 0),
+            ("limits.max_connections_per_address", |c| {
+                c.limits.max_connections_per_address = 0
+            }),
+            ("limits.max_anonymous_connections_per_address", |c| {
+                c.limits.max_anonymous_connections_per_address = 0
+            }),
+            ("limits.first_request_timeout_secs", |c| {
+                c.limits.first_request_timeout_secs = 0
+            }),
+            ("dev_mode", |c| c.listen = "0.0.0.0:50051".parse().unwrap()),
             ("limits.stream_idle_secs", |c| c.limits.stream_idle_secs = 1),
             ("limits.keepalive_secs", |c| {
                 c.limits.keepalive_secs = 86_400

@@ -93,6 +93,10 @@ pub enum ConnectionRefusal {
     OverLimit = 0,
     /// The TLS handshake failed or timed out.
     Handshake = 1,
+    /// `limits.max_connections_per_address` were already open from the address.
+    AddressLimit = 2,
+    /// `limits.max_anonymous_connections_per_address` without a certificate were already open.
+    AnonymousLimit = 3,
 }
 
 /// Every series the server exposes.
@@ -103,7 +107,9 @@ pub struct Metrics {
     checks: [AtomicU64; 3],
     alerts_raised: AtomicU64,
     /// Connections closed before any call: over the connection limit, or a failed handshake.
-    connections_refused: [AtomicU64; 2],
+    connections_refused: [AtomicU64; 4],
+    /// Refusals folded into a later audit entry instead of written one by one.
+    refusals_folded: AtomicU64,
     commit_seconds: Histogram,
     commit_entries: Histogram,
 }
@@ -116,7 +122,8 @@ impl Metrics {
             latency: Mutex::new(BTreeMap::new()),
             checks: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
             alerts_raised: AtomicU64::new(0),
-            connections_refused: [AtomicU64::new(0), AtomicU64::new(0)],
+            connections_refused: Default::default(),
+            refusals_folded: AtomicU64::new(0),
             commit_seconds: Histogram::new(&SECONDS),
             commit_entries: Histogram::new(&ENTRIES),
         }
@@ -147,6 +154,10 @@ impl Metrics {
 
     pub fn connection_refused(&self, why: ConnectionRefusal) {
         self.connections_refused[why as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn refusal_folded(&self) {
+        self.refusals_folded.fetch_add(1, Ordering::Relaxed);
     }
 
     /// One group commit of the writer: how long it took and how many jobs it carried.
@@ -199,13 +210,28 @@ impl Metrics {
         );
         out.push_str("# HELP safehire_connections_refused_total Connections closed before any call, by reason.\n");
         out.push_str("# TYPE safehire_connections_refused_total counter\n");
-        for (i, reason) in ["connection_limit", "tls_handshake"].iter().enumerate() {
+        for (i, reason) in [
+            "connection_limit",
+            "tls_handshake",
+            "address_limit",
+            "anonymous_limit",
+        ]
+        .iter()
+        .enumerate()
+        {
             let _ = writeln!(
                 out,
                 "safehire_connections_refused_total{{reason=\"{reason}\"}} {}",
                 self.connections_refused[i].load(Ordering::Relaxed)
             );
         }
+        out.push_str("# HELP safehire_refusals_folded_total Refused calls and connections counted in a later audit entry instead of one each.\n");
+        out.push_str("# TYPE safehire_refusals_folded_total counter\n");
+        let _ = writeln!(
+            out,
+            "safehire_refusals_folded_total {}",
+            self.refusals_folded.load(Ordering::Relaxed)
+        );
         out.push_str(
             "# HELP safehire_audit_commit_seconds Duration of one durable group commit.\n",
         );

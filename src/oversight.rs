@@ -193,7 +193,13 @@ pub fn evaluate(facts: &UnitFacts, as_of: OffsetDateTime, rules: &Rules) -> Unit
         history
             .get(&m.subject)
             .and_then(|h| h.last)
-            .is_some_and(|last| as_of - from_micros(last) <= interval)
+            .is_some_and(|last| {
+                !crate::roster::recheck_due(
+                    Some(from_micros(last)),
+                    as_of,
+                    rules.recheck_interval_days,
+                )
+            })
     };
     let overdue = current
         .iter()

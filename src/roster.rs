@@ -126,6 +126,8 @@ pub fn member_dates(
 }
 
 /// Whether a member whose last check was at `last_check` is due for the re-check at `now`.
+/// The interval counts Beijing calendar days, as the law's "once a year" is read: checked on
+/// any hour of 2026-03-02, due from the first instant of 2027-03-03 with 365 days.
 pub fn recheck_due(
     last_check: Option<OffsetDateTime>,
     now: OffsetDateTime,
@@ -133,7 +135,11 @@ pub fn recheck_due(
 ) -> bool {
     match last_check {
         None => true,
-        Some(at) => now - at > Duration::days(i64::from(interval_days)),
+        Some(at) => {
+            let days =
+                (crate::clock::calendar_date(now) - crate::clock::calendar_date(at)).whole_days();
+            days > i64::from(interval_days)
+        }
     }
 }
 
@@ -197,5 +203,20 @@ mod tests {
         assert!(recheck_due(None, now, 365));
         assert!(!recheck_due(Some(now - Duration::days(365)), now, 365));
         assert!(recheck_due(Some(now - Duration::days(366)), now, 365));
+        // Calendar days in Beijing, not 24-hour periods: a check late on 2026-03-02 (Beijing)
+        // is due from 2027-03-03 00:00 there, though 365 × 24 h have not passed yet.
+        let late = datetime!(2026-03-02 23:30 +8);
+        assert!(!recheck_due(
+            Some(late),
+            datetime!(2027-03-02 23:59 +8),
+            365
+        ));
+        assert!(recheck_due(Some(late), datetime!(2027-03-03 00:00 +8), 365));
+        let early = datetime!(2026-03-02 00:10 +8);
+        assert!(recheck_due(
+            Some(early),
+            datetime!(2027-03-03 00:00 +8),
+            365
+        ));
     }
 }

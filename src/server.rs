@@ -22,7 +22,7 @@ use crate::keys::Keys;
 use crate::metrics::{ConnectionRefusal, Metrics};
 use crate::proto;
 use crate::store::Store;
-use crate::throttle::AuditSampler;
+use crate::throttle::{AddressSlots, AuditSampler};
 use crate::tls::{self, PeerStream};
 use crate::{devset, store};
 
@@ -72,6 +72,9 @@ pub struct RunningServer {
 impl RunningServer {
     /// Stops accepting, lets calls under way finish, flushes the audit log, and returns.
     pub async fn shutdown(mut self) -> Result<(), ServerError> {
+        // Streams that never end on their own (alert watches) are ended first, or the drain
+        // would wait for them.
+        self.state.stopping.send_replace(true);
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -208,13 +211,15 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         limits: config.limits.clone(),
         rules: config.rules.clone(),
         batch_slots: Default::default(),
+        upload_slots: Default::default(),
         alert_bus: tokio::sync::watch::channel(0).0,
+        stopping: tokio::sync::watch::channel(false).0,
         metrics: Arc::clone(&metrics),
         call_rates: crate::throttle::RateLimiter::new(
             config.limits.calls_per_second_per_org,
             config.limits.call_burst_per_org,
         ),
-        rate_refusals: crate::throttle::AuditSampler::new(REFUSALS_FOLDED_FOR),
+        refusals: crate::throttle::AuditSampler::new(REFUSALS_FOLDED_FOR),
     });
     let metrics_task = metrics_listener.map(|listener| {
         tracing::info!(addr = ?metrics_addr, "metrics on GET /metrics");
@@ -225,8 +230,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         listener,
         TlsAcceptor::from(tls_config),
         Arc::clone(&state),
-        Duration::from_secs(config.limits.handshake_timeout_secs),
-        config.limits.max_connections,
+        &config.limits,
     );
     let router = build_router(&state, &config.limits)?;
     let task = tokio::spawn(async move {
@@ -291,7 +295,12 @@ fn warn_of_expiry(paths: &[std::path::PathBuf], now: time::OffsetDateTime) {
 fn build_router(
     state: &Arc<AppState>,
     limits: &crate::config::Limits,
-) -> Result<tonic::transport::server::Router, ServerError> {
+) -> Result<
+    tonic::transport::server::Router<
+        tower_layer::Stack<crate::api::UnservedLayer, tower_layer::Identity>,
+    >,
+    ServerError,
+> {
     let max_message = limits.max_message_bytes;
     let keepalive = Duration::from_secs(limits.keepalive_secs);
     use proto::alert_service_server::AlertServiceServer;
@@ -356,6 +365,7 @@ fn build_router(
     });
     Ok(tonic::transport::Server::builder()
         .trace_fn(call_span)
+        .layer(crate::api::UnservedLayer::new(Arc::clone(state)))
         // A peer gone without a word (a cut cable, a suspended laptop) is found by pings.
         .http2_keepalive_interval(Some(keepalive))
         .http2_keepalive_timeout(Some(keepalive))
@@ -387,17 +397,25 @@ fn call_span(request: &tonic::codegen::http::Request<()>) -> tracing::Span {
 
 /// Accepts TCP connections and completes TLS handshakes off the accept path; a failed handshake
 /// (a certificate from another CA, an expired one, not TLS at all) is audited and dropped.
-/// Past `max_connections` open at once, a new connection is closed on arrival: a flood of
-/// connections must not take the memory and file descriptors the served ones need.
+/// Past `max_connections` open at once, or `max_connections_per_address` from one address, a
+/// new connection is closed on arrival: a flood of connections must not take the memory and
+/// file descriptors the served ones need. A connection without a client certificate can only
+/// be refused, so an address gets few of those (`max_anonymous_connections_per_address`).
 fn accept_loop(
     listener: TcpListener,
     acceptor: TlsAcceptor,
     state: Arc<AppState>,
-    handshake_timeout: Duration,
-    max_connections: usize,
+    limits: &crate::config::Limits,
 ) -> ReceiverStream<Result<PeerStream, std::io::Error>> {
     let (ready, connections) = mpsc::channel(64);
+    let handshake_timeout = Duration::from_secs(limits.handshake_timeout_secs);
+    let first_request_timeout = Duration::from_secs(limits.first_request_timeout_secs);
+    let max_connections = limits.max_connections;
+    let per_address = limits.max_connections_per_address;
+    let anonymous_per_address = limits.max_anonymous_connections_per_address;
     let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    let address_slots = AddressSlots::new(per_address);
+    let anonymous_slots = Arc::new(AddressSlots::new(anonymous_per_address));
     let refusals = Arc::new(AuditSampler::new(REFUSALS_FOLDED_FOR));
     tokio::spawn(async move {
         loop {
@@ -411,6 +429,19 @@ fn accept_loop(
                     }
                 },
                 () = ready.closed() => break,
+            };
+            let Some(address_slot) = address_slots.take(remote.ip()) else {
+                drop(tcp);
+                let reason = format!("{per_address} connections already open from the address");
+                audit_refused_connection(
+                    &state,
+                    &refusals,
+                    remote,
+                    ConnectionRefusal::AddressLimit,
+                    &reason,
+                )
+                .await;
+                continue;
             };
             let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
                 drop(tcp);
@@ -430,25 +461,49 @@ fn accept_loop(
             let ready = ready.clone();
             let state = Arc::clone(&state);
             let refusals = Arc::clone(&refusals);
+            let anonymous_slots = Arc::clone(&anonymous_slots);
             tokio::spawn(async move {
-                let reason =
-                    match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
-                        Ok(Ok(stream)) => {
-                            let _ = ready.send(Ok(PeerStream::new(stream, slot))).await;
-                            return;
-                        }
-                        Ok(Err(e)) => e.to_string(),
-                        Err(_) => "handshake timed out".to_string(),
-                    };
-                drop(slot);
-                audit_refused_connection(
-                    &state,
-                    &refusals,
-                    remote,
-                    ConnectionRefusal::Handshake,
-                    &reason,
+                let (why, reason) = match tokio::time::timeout(
+                    handshake_timeout,
+                    acceptor.accept(tcp),
                 )
-                .await;
+                .await
+                {
+                    Ok(Ok(stream)) => {
+                        let mut held: tls::Held = vec![Box::new(slot), Box::new(address_slot)];
+                        if stream.get_ref().1.peer_certificates().is_none() {
+                            match anonymous_slots.take(remote.ip()) {
+                                Some(anonymous) => held.push(Box::new(anonymous)),
+                                None => {
+                                    drop(stream);
+                                    drop(held);
+                                    let reason = format!(
+                                        "{anonymous_per_address} connections without a client certificate already open from the address"
+                                    );
+                                    audit_refused_connection(
+                                        &state,
+                                        &refusals,
+                                        remote,
+                                        ConnectionRefusal::AnonymousLimit,
+                                        &reason,
+                                    )
+                                    .await;
+                                    return;
+                                }
+                            }
+                        }
+                        let stream = PeerStream::new(stream, held, first_request_timeout);
+                        let _ = ready.send(Ok(stream)).await;
+                        return;
+                    }
+                    Ok(Err(e)) => (ConnectionRefusal::Handshake, e.to_string()),
+                    Err(_) => (
+                        ConnectionRefusal::Handshake,
+                        "handshake timed out".to_string(),
+                    ),
+                };
+                drop((slot, address_slot));
+                audit_refused_connection(&state, &refusals, remote, why, &reason).await;
             });
         }
     });
@@ -467,13 +522,16 @@ async fn audit_refused_connection(
 ) {
     state.metrics.connection_refused(why);
     let (action, outcome) = match why {
-        ConnectionRefusal::OverLimit => ("net.connection", "RESOURCE_EXHAUSTED"),
+        ConnectionRefusal::OverLimit
+        | ConnectionRefusal::AddressLimit
+        | ConnectionRefusal::AnonymousLimit => ("net.connection", "RESOURCE_EXHAUSTED"),
         ConnectionRefusal::Handshake => ("tls.handshake", "UNAUTHENTICATED"),
     };
     let Some(folded) = refusals.sample(
-        &format!("{action} {}", remote.ip()),
+        &format!("{action} {} {}", why as u8, remote.ip()),
         std::time::Instant::now(),
     ) else {
+        state.metrics.refusal_folded();
         tracing::debug!(%remote, reason, action, "connection refused (folded)");
         return;
     };

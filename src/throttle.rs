@@ -4,7 +4,8 @@
 //! balancer's TCP probes fail the TLS handshake every few seconds, forever).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Keys tracked at most; past it, idle keys are forgotten first.
@@ -128,6 +129,60 @@ impl AuditSampler {
     }
 }
 
+/// Connections open at once per remote address, so that one address cannot take the places
+/// the others need under the global limit.
+pub struct AddressSlots {
+    limit: usize,
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+/// One connection's place under its address's limit, given back when dropped.
+pub struct AddressSlot {
+    ip: IpAddr,
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl AddressSlots {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            open: Arc::default(),
+        }
+    }
+
+    /// A place for one more connection from `ip`, or `None` when it already has `limit`.
+    pub fn take(&self, ip: IpAddr) -> Option<AddressSlot> {
+        let mut open = self
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = open.entry(ip).or_insert(0);
+        if *count >= self.limit {
+            return None;
+        }
+        *count += 1;
+        Some(AddressSlot {
+            ip,
+            open: Arc::clone(&self.open),
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut open = self
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,6 +231,24 @@ mod tests {
         assert_eq!(
             sampler.sample("10.0.0.1", t0 + Duration::from_secs(62)),
             None
+        );
+    }
+
+    #[test]
+    fn an_address_holds_at_most_its_limit_until_it_lets_go() {
+        let slots = AddressSlots::new(2);
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let first = slots.take(a).expect("first");
+        let _second = slots.take(a).expect("second");
+        assert!(slots.take(a).is_none(), "the third from one address waits");
+        assert!(
+            slots.take(b).is_some(),
+            "another address has its own places"
+        );
+        drop(first);
+        assert!(
+            slots.take(a).is_some(),
+            "a closed connection gives its place back"
         );
     }
 

@@ -1,14 +1,17 @@
 //! Mutual TLS for the server: TLS 1.3 only, ring as the one crypto provider, and client
 //! certificates verified against the configured CA. A connection without a certificate is let
 //! through the handshake so that the RPC can be refused with a clear UNAUTHENTICATED status and
-//! audited; a certificate from another CA fails the handshake itself.
+//! audited, and is closed shortly after; a certificate from another CA fails the handshake
+//! itself. A connection that sends no request within its deadline is closed too.
 
 use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use rustls::ServerConfig;
 use rustls::server::WebPkiClientVerifier;
@@ -79,6 +82,10 @@ pub fn server_config(ca: &Path, cert: &Path, key: &Path) -> Result<Arc<ServerCon
     Ok(Arc::new(config))
 }
 
+/// How long a connection refused for want of a certificate stays open after the refusal, so
+/// that the refusal itself reaches the client.
+const LINGER_AFTER_REFUSAL: Duration = Duration::from_millis(100);
+
 /// What the server knows about the other end of a connection, worked out once per connection.
 #[derive(Debug, Clone)]
 pub struct PeerInfo {
@@ -87,18 +94,51 @@ pub struct PeerInfo {
     pub cert: Option<Arc<PeerCertInfo>>,
     /// Why a presented certificate could not be read, when it could not.
     pub cert_problem: Option<String>,
+    conn: Arc<ConnectionState>,
 }
+
+/// What the requests on a connection tell the connection itself.
+#[derive(Debug, Default)]
+struct ConnectionState {
+    /// A request arrived: the first-request deadline no longer applies.
+    spoke: AtomicBool,
+    /// A refusal was answered on a connection that can never be served: close it.
+    closing: AtomicBool,
+}
+
+impl PeerInfo {
+    /// Marks that a request arrived on the connection.
+    pub fn spoke(&self) {
+        self.conn.spoke.store(true, Ordering::Relaxed);
+    }
+
+    /// Closes the connection shortly after the refusal being answered has been sent: a
+    /// connection without a certificate can never be served, and must not stay open to be
+    /// refused again and again.
+    pub fn close_after_refusal(&self) {
+        self.conn.closing.store(true, Ordering::Relaxed);
+    }
+}
+
+/// What a connection holds while it is open (its places under the connection limits), given
+/// back when it closes.
+pub type Held = Vec<Box<dyn Send + Sync>>;
 
 /// A TLS connection carrying its [`PeerInfo`] into every request's extensions.
 pub struct PeerStream {
     inner: TlsStream<TcpStream>,
     info: PeerInfo,
-    /// The connection's place under `limits.max_connections`, given back when it closes.
-    _slot: tokio::sync::OwnedSemaphorePermit,
+    _held: Held,
+    /// Until the first request: when the connection is closed if none has arrived.
+    first_request: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// After a refusal that closes the connection: when it closes.
+    linger: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl PeerStream {
-    pub fn new(inner: TlsStream<TcpStream>, slot: tokio::sync::OwnedSemaphorePermit) -> Self {
+    /// Wraps a connection whose handshake is done; it is closed if no request arrives within
+    /// `first_request_timeout` (the HTTP/2 preface and the first request's headers).
+    pub fn new(inner: TlsStream<TcpStream>, held: Held, first_request_timeout: Duration) -> Self {
         let remote = inner.get_ref().0.peer_addr().ok();
         let leaf = inner
             .get_ref()
@@ -118,9 +158,34 @@ impl PeerStream {
                 remote,
                 cert,
                 cert_problem,
+                conn: Arc::default(),
             },
-            _slot: slot,
+            _held: held,
+            first_request: Some(Box::pin(tokio::time::sleep(first_request_timeout))),
+            linger: None,
         }
+    }
+
+    /// Whether the connection is to end now (reads then see the end of the stream, and the
+    /// HTTP/2 server closes it); otherwise arranges to be woken when it is to end.
+    fn ended(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.info.conn.closing.load(Ordering::Relaxed) {
+            let linger = self
+                .linger
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(LINGER_AFTER_REFUSAL)));
+            if linger.as_mut().poll(cx).is_ready() {
+                return true;
+            }
+        }
+        if self.info.conn.spoke.load(Ordering::Relaxed) {
+            self.first_request = None;
+        } else if let Some(deadline) = &mut self.first_request
+            && deadline.as_mut().poll(cx).is_ready()
+        {
+            tracing::info!(remote = ?self.info.remote, "connection closed: no request before the deadline");
+            return true;
+        }
+        false
     }
 }
 
@@ -138,7 +203,11 @@ impl AsyncRead for PeerStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+        let this = self.get_mut();
+        if this.ended(cx) {
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
     }
 }
 
@@ -152,7 +221,11 @@ impl AsyncWrite for PeerStream {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        let this = self.get_mut();
+        // A refusal's answer is flushed while the read side waits on a quiet client: arm the
+        // linger here so that its end wakes the connection.
+        this.ended(cx);
+        Pin::new(&mut this.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

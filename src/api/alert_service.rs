@@ -14,6 +14,7 @@ use crate::proto;
 use crate::proto::alert_service_server::AlertService;
 use crate::roster::AlertAction;
 use crate::store::{AlertRow, AlertViewer};
+use crate::tls::PeerInfo;
 
 const LIST_DEFAULT: usize = 1_000;
 const LIST_MAX: usize = 10_000;
@@ -64,6 +65,7 @@ impl AlertApi {
         &self,
         caller: &Caller,
         entry: &mut NewEntry,
+        peer: Option<PeerInfo>,
         req: proto::WatchAlertsRequest,
     ) -> Result<AlertStream, ApiError> {
         entry.outcome = "WATCHING".into();
@@ -72,7 +74,11 @@ impl AlertApi {
         let (out, alerts) = mpsc::channel(64);
         tokio::spawn(watch(
             Arc::clone(&self.state),
-            viewer(caller),
+            Watcher {
+                viewer: viewer(caller),
+                peer,
+                entry: entry.clone(),
+            },
             req.after_id,
             out,
         ));
@@ -96,12 +102,15 @@ impl AlertApi {
         )?;
         let note = convert::note("note", &req.note)?;
         entry.detail = format!("alert={} note={note}", req.alert_id);
+        // Another unit's alert answers as one that is not there, and is audited under the
+        // caller alone: otherwise the answer would tell which ids exist, and the log would put
+        // the refusal on the other unit's record.
+        let not_found = || ApiError::NotFound(format!("no alert {} of yours", req.alert_id));
         let alert = state
             .store
             .alert(req.alert_id)
             .await?
-            .ok_or_else(|| ApiError::NotFound(format!("no alert {}", req.alert_id)))?;
-        entry.employer = alert.employer.clone();
+            .ok_or_else(not_found)?;
         let visible = match caller.org.role {
             Role::Employer => alert.employer == caller.org.uscc,
             _ => state
@@ -110,11 +119,9 @@ impl AlertApi {
                 .is_some_and(|employer| caller.may_act_for(&employer)),
         };
         if !visible {
-            return Err(ApiError::PermissionDenied(format!(
-                "alert {} concerns another employer's staff",
-                req.alert_id
-            )));
+            return Err(not_found());
         }
+        entry.employer = alert.employer.clone();
         if let Some(done) = alert.action {
             return Err(ApiError::FailedPrecondition(format!(
                 "alert {} was already acknowledged as {}",
@@ -149,32 +156,51 @@ fn viewer(caller: &Caller) -> AlertViewer {
     }
 }
 
-/// Streams alerts after `cursor` until the client goes away. The bus is subscribed before the
-/// first read, so an alert committed between a read and the wait still wakes the watch.
+/// Who is watching: what they may see, their connection (whose standing is asked again on
+/// every alert and every second), and their call's audit entry.
+struct Watcher {
+    viewer: AlertViewer,
+    peer: Option<PeerInfo>,
+    entry: NewEntry,
+}
+
+/// How often a quiet watch asks again whether its caller still stands.
+const STANDING_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Streams alerts after `cursor` until the client goes away, the caller's standing ends (a
+/// revoked or expired certificate, a suspended organisation) or the server stops; the last
+/// two end the stream with a status that says why. The bus is subscribed before the first
+/// read, so an alert committed between a read and the wait still wakes the watch.
 async fn watch(
     state: Arc<AppState>,
-    viewer: AlertViewer,
+    watcher: Watcher,
     mut cursor: u64,
     out: mpsc::Sender<Result<proto::Alert, Status>>,
 ) {
     let mut bus = state.alert_bus.subscribe();
+    let mut stopping = state.stopping.subscribe();
+    let mut standing = tokio::time::interval(STANDING_EVERY);
+    standing.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let end = |status: Status| async {
+        let _ = out
+            .send_timeout(Err(status), deadline::idle_limit(&state))
+            .await;
+    };
     loop {
         bus.mark_unchanged();
         let page = match state
             .store
-            .alerts(viewer.clone(), cursor, false, WATCH_PAGE)
+            .alerts(watcher.viewer.clone(), cursor, false, WATCH_PAGE)
             .await
         {
             Ok(page) => page,
-            Err(e) => {
-                let _ = out
-                    .send_timeout(Err(ApiError::Store(e).into()), deadline::idle_limit(&state))
-                    .await;
-                return;
-            }
+            Err(e) => return end(ApiError::Store(e).into()).await,
         };
         let full = page.len() == WATCH_PAGE;
         for alert in page {
+            if let Err(e) = state.identify(watcher.peer.as_ref()) {
+                return end(ended(&state, &watcher, e).await).await;
+            }
             cursor = alert.id;
             // A watcher that stops reading is let go rather than held for ever.
             if out
@@ -188,11 +214,38 @@ async fn watch(
         if full {
             continue;
         }
-        tokio::select! {
-            changed = bus.changed() => if changed.is_err() { return },
-            _ = out.closed() => return,
+        loop {
+            tokio::select! {
+                changed = bus.changed() => if changed.is_err() { return } else { break },
+                _ = out.closed() => return,
+                // The flag only ever turns on.
+                _ = stopping.changed() => {
+                    return end(Status::unavailable(format!(
+                        "the server is stopping; watch again after alert {cursor}"
+                    )))
+                    .await;
+                }
+                _ = standing.tick() => {
+                    if let Err(e) = state.identify(watcher.peer.as_ref()) {
+                        return end(ended(&state, &watcher, e).await).await;
+                    }
+                }
+            }
         }
     }
+}
+
+/// Audits the end of a watch whose caller no longer stands, and says why to the watcher.
+async fn ended(state: &AppState, watcher: &Watcher, why: ApiError) -> Status {
+    let entry = NewEntry {
+        at_micros: state.now_micros(),
+        ..watcher.entry.clone()
+    };
+    let status = state.refuse(entry, why).await;
+    Status::new(
+        status.code(),
+        format!("the watch has ended: {}", status.message()),
+    )
 }
 
 pub fn alert_to_proto(alert: AlertRow) -> proto::Alert {
@@ -218,7 +271,10 @@ impl AlertService for AlertApi {
         request: Request<proto::WatchAlertsRequest>,
     ) -> Result<Response<Self::WatchAlertsStream>, Status> {
         let (caller, mut entry) = self.state.authorize(&request, &Rpc::ALERT_WATCH).await?;
-        let result = self.watch(&caller, &mut entry, request.into_inner()).await;
+        let peer = request.extensions().get::<PeerInfo>().cloned();
+        let result = self
+            .watch(&caller, &mut entry, peer, request.into_inner())
+            .await;
         self.state.finish(entry, result).await
     }
 

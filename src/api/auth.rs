@@ -1,5 +1,5 @@
 //! Who is calling, and may they: the caller's organisation comes from its certificate (the
-//! USCC in a SAN URI or the subject CN); its role and status come from the server's own
+//! USCC in its one `urn:uscc:` SAN URI, never the subject CN); its role and status come from the server's own
 //! registry. Every RPC declares the roles that may call it.
 
 use std::collections::{HashMap, HashSet};
@@ -234,6 +234,21 @@ impl RevokedCerts {
     }
 }
 
+/// Whether `rpc` is open to the caller's role: refused ones are audited one by one, since the
+/// caller is known and accountable for each.
+fn permitted(caller: &Caller, rpc: &Rpc) -> Result<(), ApiError> {
+    if rpc.roles.contains(&caller.org.role) {
+        return Ok(());
+    }
+    let allowed: Vec<&str> = rpc.roles.iter().map(|r| r.label()).collect();
+    Err(ApiError::PermissionDenied(format!(
+        "role {} may not call {} (allowed: {})",
+        caller.org.role.label(),
+        rpc.name,
+        allowed.join(", ")
+    )))
+}
+
 impl AppState {
     /// Establishes the caller of `rpc` and checks its role; a refusal is audited before it is
     /// returned. On success, also returns the audit entry template for the call.
@@ -247,6 +262,9 @@ impl AppState {
             action: rpc.name.to_string(),
             ..NewEntry::default()
         };
+        if let Some(reached) = request.extensions().get::<super::Reached>() {
+            reached.set();
+        }
         let peer = request.extensions().get::<PeerInfo>();
         if let Some(cert) = peer.and_then(|p| p.cert.as_ref()) {
             entry.cert_fingerprint = cert.fingerprint_sha256.clone();
@@ -255,27 +273,46 @@ impl AppState {
         if !entry.caller.is_empty() {
             tracing::Span::current().record("caller", entry.caller.as_str());
         }
-        match self.identify(peer, rpc) {
-            Ok(caller) => {
-                entry.role = caller.org.role.label().to_string();
-                match self
-                    .call_rates
-                    .admit(&caller.org.uscc, std::time::Instant::now())
-                {
-                    Ok(()) => Ok((caller, entry)),
-                    Err(wait) => Err(self.refuse_over_rate(entry, wait).await),
-                }
-            }
+        let caller = match self.identify(peer) {
+            Ok(caller) => caller,
             Err(e) => {
                 if let Some(org) = self.orgs.get(&entry.caller) {
                     entry.role = org.role.label().to_string();
                 }
-                Err(self.refuse(entry, e).await)
+                let who = match peer {
+                    Some(PeerInfo {
+                        cert: Some(cert), ..
+                    }) => cert.fingerprint_sha256.clone(),
+                    Some(PeerInfo {
+                        remote: Some(remote),
+                        ..
+                    }) => remote.ip().to_string(),
+                    _ => "-".to_string(),
+                };
+                if let Some(peer) = peer.filter(|p| p.cert.is_none()) {
+                    peer.close_after_refusal();
+                }
+                return Err(self.refuse_folded(&format!("id {who} {e}"), entry, e).await);
             }
+        };
+        entry.role = caller.org.role.label().to_string();
+        if let Err(e) = permitted(&caller, rpc) {
+            return Err(self.refuse(entry, e).await);
+        }
+        match self
+            .call_rates
+            .admit(&caller.org.uscc, std::time::Instant::now())
+        {
+            Ok(()) => Ok((caller, entry)),
+            Err(wait) => Err(self.refuse_over_rate(entry, wait).await),
         }
     }
 
-    fn identify(&self, peer: Option<&PeerInfo>, rpc: &Rpc) -> Result<Caller, ApiError> {
+    /// Works out who is calling from the connection's certificate and the registry, and
+    /// whether they may call at all now: not revoked, not expired by the server's clock, their
+    /// organisation enrolled and active. Asked again on every call and every stream message,
+    /// so that a change of standing reaches connections and streams already open.
+    pub fn identify(&self, peer: Option<&PeerInfo>) -> Result<Caller, ApiError> {
         let peer = peer.ok_or_else(|| ApiError::Unauthenticated("no TLS connection".into()))?;
         if let Some(problem) = &peer.cert_problem {
             return Err(ApiError::Unauthenticated(format!(
@@ -290,10 +327,18 @@ impl AppState {
                 "the client certificate has been revoked".into(),
             ));
         }
+        if let Some(problem) = &cert.identity_problem {
+            return Err(ApiError::Unauthenticated(format!(
+                "the client certificate identifies no organisation: {problem}"
+            )));
+        }
+        if cert.not_after <= self.now() {
+            return Err(ApiError::Unauthenticated(
+                "the client certificate has expired".into(),
+            ));
+        }
         let uscc = cert.uscc_claim.as_deref().ok_or_else(|| {
-            ApiError::Unauthenticated(
-                "the client certificate names no organisation (expected SAN URI urn:uscc:<code> or the code as subject CN)".into(),
-            )
+            ApiError::Unauthenticated("the client certificate names no organisation".into())
         })?;
         let org = self.orgs.get(uscc).ok_or_else(|| {
             ApiError::Unauthenticated(format!("organisation {uscc} is not enrolled"))
@@ -301,15 +346,6 @@ impl AppState {
         if org.status != OrgStatus::Active {
             return Err(ApiError::PermissionDenied(format!(
                 "organisation {uscc} is suspended"
-            )));
-        }
-        if !rpc.roles.contains(&org.role) {
-            let allowed: Vec<&str> = rpc.roles.iter().map(|r| r.label()).collect();
-            return Err(ApiError::PermissionDenied(format!(
-                "role {} may not call {} (allowed: {})",
-                org.role.label(),
-                rpc.name,
-                allowed.join(", ")
             )));
         }
         Ok(Caller {
@@ -331,10 +367,15 @@ impl AppState {
 
     /// Audits a refused call (durably) and turns the refusal into its status.
     pub async fn refuse(&self, entry: NewEntry, error: ApiError) -> Status {
+        let detail = error.audit_detail();
+        self.refuse_noting(entry, error, detail).await
+    }
+
+    async fn refuse_noting(&self, entry: NewEntry, error: ApiError, detail: String) -> Status {
         self.observe(&entry, error.audit_outcome());
         let refusal = NewEntry {
             outcome: error.audit_outcome().to_string(),
-            detail: error.audit_detail(),
+            detail,
             ..entry
         };
         tracing::info!(
@@ -350,9 +391,7 @@ impl AppState {
         }
     }
 
-    /// Refuses a call over its organisation's rate. The first refusal of a minute is audited
-    /// (durably, like any refusal) and counts the ones before it that were not: a client
-    /// retrying in a tight loop must not turn the audit log into a log of its retries.
+    /// Refuses a call over its organisation's rate, folded per organisation.
     async fn refuse_over_rate(&self, entry: NewEntry, wait: std::time::Duration) -> Status {
         let error = ApiError::ResourceExhausted(format!(
             "organisation {} is over its rate of {} calls per second; retry in {} ms",
@@ -360,26 +399,25 @@ impl AppState {
             self.call_rates.rate(),
             wait.as_millis().max(1)
         ));
-        match self
-            .rate_refusals
-            .sample(&entry.caller, std::time::Instant::now())
-        {
-            Some(folded) => {
-                let audited = ApiError::ResourceExhausted(format!(
-                    "{error}; {folded} earlier refusals folded into this entry"
-                ));
-                let status = self.refuse(entry, audited).await;
-                if status.code() == tonic::Code::ResourceExhausted {
-                    error.into()
-                } else {
-                    status
-                }
-            }
-            None => {
-                self.observe(&entry, error.audit_outcome());
-                error.into()
-            }
-        }
+        let key = format!("rate {}", entry.caller);
+        self.refuse_folded(&key, entry, error).await
+    }
+
+    /// Refuses a call like others of its `key` (who, and why). The first refusal of a minute
+    /// is audited (durably, like any refusal) and counts the ones before it that were not: a
+    /// client retrying in a tight loop, or anyone on the network without a certificate, must
+    /// not turn the audit log into a log of its retries.
+    pub async fn refuse_folded(&self, key: &str, entry: NewEntry, error: ApiError) -> Status {
+        let Some(folded) = self.refusals.sample(key, std::time::Instant::now()) else {
+            self.metrics.refusal_folded();
+            self.observe(&entry, error.audit_outcome());
+            return error.into();
+        };
+        let detail = format!(
+            "{}; {folded} earlier refusals folded into this entry",
+            error.audit_detail()
+        );
+        self.refuse_noting(entry, error, detail).await
     }
 
     /// Ends a call: passes a success through (the handler has audited it), audits a failure.

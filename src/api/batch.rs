@@ -20,6 +20,7 @@ use crate::proto;
 use crate::proto::check_batch_request::Item as RequestItem;
 use crate::proto::check_batch_response::Item as ResponseItem;
 use crate::store::{BatchState, Recorded, RowAnswer};
+use crate::tls::PeerInfo;
 
 /// Chunks committing at once: enough to overlap hashing and lookups with the writer.
 const COMMITS_IN_FLIGHT: usize = 4;
@@ -30,7 +31,8 @@ const MAX_BATCH_ID_LEN: usize = 64;
 
 pub type Responses = mpsc::Sender<Result<proto::CheckBatchResponse, Status>>;
 
-/// Batches under way per organisation, so that one employer cannot take every writer slot.
+/// Long calls under way per organisation (batches, roster uploads), so that one employer cannot
+/// take every writer slot or fill the staging table.
 #[derive(Default)]
 pub struct BatchSlots {
     running: Arc<Mutex<HashMap<String, usize>>>,
@@ -43,15 +45,15 @@ pub struct SlotGuard {
 }
 
 impl BatchSlots {
-    fn acquire(&self, org: &str, limit: usize) -> Result<SlotGuard, ApiError> {
+    pub fn acquire(&self, org: &str, limit: usize, what: &str) -> Result<SlotGuard, ApiError> {
         let mut running = self
             .running
             .lock()
-            .map_err(|_| ApiError::ResourceExhausted("batch slots unavailable".into()))?;
+            .map_err(|_| ApiError::ResourceExhausted(format!("{what} slots unavailable")))?;
         let count = running.entry(org.to_string()).or_insert(0);
         if *count >= limit {
             return Err(ApiError::ResourceExhausted(format!(
-                "{limit} batches are already running for this organisation; wait for one to finish"
+                "{limit} {what} already running for this organisation; wait for one to finish"
             )));
         }
         *count += 1;
@@ -139,9 +141,11 @@ pub async fn open(
         ConsentPolicy::Batch => validate_consent(&header.consent_ref, true)?,
         _ => {}
     }
-    let slot = state
-        .batch_slots
-        .acquire(&caller.org.uscc, state.limits.max_batches_in_flight_per_org)?;
+    let slot = state.batch_slots.acquire(
+        &caller.org.uscc,
+        state.limits.max_batches_in_flight_per_org,
+        "batches are",
+    )?;
     let batch_state = state
         .store
         .open_batch(
@@ -231,9 +235,18 @@ pub async fn run(
     batch: OpenBatch,
     mut stream: Streaming<proto::CheckBatchRequest>,
     out: Responses,
+    peer: Option<PeerInfo>,
 ) {
     let mut counts = Counts::default();
-    let ended = drive(&state, &batch, &mut stream, &out, &mut counts).await;
+    let ended = drive(
+        &state,
+        &batch,
+        &mut stream,
+        &out,
+        &mut counts,
+        peer.as_ref(),
+    )
+    .await;
     let (outcome, failure) = match ended {
         Ok(()) => ("COMPLETED", None),
         Err(e) => (e.audit_outcome(), Some(e)),
@@ -285,6 +298,7 @@ async fn drive(
     stream: &mut Streaming<proto::CheckBatchRequest>,
     out: &Responses,
     counts: &mut Counts,
+    peer: Option<&PeerInfo>,
 ) -> Result<(), ApiError> {
     send(
         state,
@@ -330,6 +344,8 @@ async fn drive(
                 let message = message.map_err(|status| {
                     ApiError::Cancelled(format!("the batch stream broke: {}", status.message()))
                 })?;
+                // A batch runs for minutes: its caller's standing is asked again per message.
+                state.identify(peer)?;
                 let mut rows = match message.item {
                     Some(RequestItem::Rows(rows)) => rows.rows,
                     Some(RequestItem::Header(_)) => {

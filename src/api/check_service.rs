@@ -234,6 +234,7 @@ impl CheckService for CheckApi {
         request: Request<tonic::Streaming<proto::CheckBatchRequest>>,
     ) -> Result<Response<Self::CheckBatchStream>, Status> {
         let (caller, mut entry) = self.state.authorize(&request, &Rpc::CHECK_BATCH).await?;
+        let peer = request.extensions().get::<crate::tls::PeerInfo>().cloned();
         let mut stream = request.into_inner();
         let opened = super::batch::open(&self.state, &caller, &mut entry, &mut stream).await;
         let batch = self.state.finish(entry, opened).await?.into_inner();
@@ -243,6 +244,7 @@ impl CheckService for CheckApi {
             batch,
             stream,
             out,
+            peer,
         ));
         let results: BatchStream = Box::pin(tokio_stream::wrappers::ReceiverStream::new(results));
         Ok(Response::new(results))

@@ -16,6 +16,7 @@ mod oversight_service;
 mod registry_service;
 mod review_service;
 mod roster_service;
+mod unserved;
 
 use std::sync::Arc;
 
@@ -30,6 +31,7 @@ pub use oversight_service::OversightApi;
 pub use registry_service::RegistryApi;
 pub use review_service::ReviewApi;
 pub use roster_service::RosterApi;
+pub use unserved::{Reached, UnservedLayer};
 
 use crate::clock::Clock;
 use crate::config::{Limits, Rules};
@@ -47,13 +49,18 @@ pub struct AppState {
     pub limits: Limits,
     pub rules: Rules,
     pub batch_slots: batch::BatchSlots,
+    /// One roster upload at a time per employer roster.
+    pub upload_slots: batch::BatchSlots,
+    /// Set when the server begins to stop: open streams end with a status that says so.
+    pub stopping: tokio::sync::watch::Sender<bool>,
     /// Bumped after alerts are committed; `WatchAlerts` streams wake on it and read the store.
     pub alert_bus: tokio::sync::watch::Sender<u64>,
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Each organisation's share of calls (`limits.calls_per_second_per_org`).
     pub call_rates: crate::throttle::RateLimiter,
-    /// Folds an organisation's rate refusals into one audit entry a minute.
-    pub rate_refusals: crate::throttle::AuditSampler,
+    /// Folds like refusals (an organisation over its rate, a caller failing identification,
+    /// requests refused before any service reads them) into one audit entry a minute.
+    pub refusals: crate::throttle::AuditSampler,
 }
 
 impl AppState {

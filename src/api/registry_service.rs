@@ -59,6 +59,7 @@ impl RegistryApi {
         caller: &Caller,
         entry: &mut NewEntry,
         mut stream: Streaming<proto::ImportChunk>,
+        peer: Option<crate::tls::PeerInfo>,
     ) -> Result<proto::ImportSummary, ApiError> {
         let state = &self.state;
         let import_id = uuid::Uuid::now_v7().to_string();
@@ -82,6 +83,10 @@ impl RegistryApi {
                 }
                 Ok(Some(Ok(chunk))) => chunk,
             };
+            // The caller's standing is asked again on every message.
+            if let Err(lost) = state.identify(peer.as_ref()) {
+                break Err(lost);
+            }
             if chunk.records.len() > state.limits.max_import_chunk_records {
                 state.store.discard_import(import_id.clone()).await?;
                 return Err(ApiError::invalid(
@@ -209,9 +214,10 @@ impl RegistryService for RegistryApi {
         // On its own task: when the client goes away the server drops the call, but the import
         // still sees its stream break, discards what it staged and audits that.
         let api = RegistryApi::new(Arc::clone(&self.state));
+        let peer = request.extensions().get::<crate::tls::PeerInfo>().cloned();
         let stream = request.into_inner();
         tokio::spawn(async move {
-            let result = api.import(&caller, &mut entry, stream).await;
+            let result = api.import(&caller, &mut entry, stream, peer).await;
             api.state.finish(entry, result).await
         })
         .await

@@ -2,7 +2,7 @@
 //! who is due. Uploads are staged as they stream and applied in one transaction at the end, so
 //! a broken upload changes nothing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
@@ -21,6 +21,15 @@ use crate::store::{Member, StagedMember};
 
 /// Rows handed to the writer at a time while an upload streams in.
 const STAGE_BATCH: usize = 2_000;
+
+/// What an upload asks for: the kind of change, and whether valid rows apply when others are
+/// rejected.
+#[derive(Clone, Copy)]
+struct Intent {
+    change: RosterChange,
+    partial: bool,
+}
+
 /// Members checked per transaction in a re-check.
 const RECHECK_PAGE: usize = 2_000;
 /// Due members listed by default, and at most.
@@ -46,6 +55,7 @@ impl RosterApi {
         entry: &mut NewEntry,
         mut stream: Streaming<proto::RosterUpload>,
         change: RosterChange,
+        peer: Option<crate::tls::PeerInfo>,
     ) -> Result<proto::RosterSummary, ApiError> {
         let state = &self.state;
         let idle = deadline::idle_limit(state);
@@ -68,8 +78,45 @@ impl RosterApi {
         };
         let employer = employer_for(state, caller, &header.on_behalf_of)?;
         entry.employer = employer.clone();
+        let _slot = state
+            .upload_slots
+            .acquire(&employer, 1, "roster upload is")?;
         let upload = uuid::Uuid::now_v7().to_string();
         entry.detail = format!("upload={upload} change={}", change.label());
+        let result = self
+            .stage_and_apply(
+                entry,
+                &mut stream,
+                Intent {
+                    change,
+                    partial: header.partial,
+                },
+                employer,
+                &upload,
+                peer.as_ref(),
+            )
+            .await;
+        if result.is_err() {
+            // However the upload ended, nothing of it stays staged; what a failed discard
+            // leaves is swept at the next start.
+            let _ = state.store.discard_roster_upload(upload).await;
+        }
+        result
+    }
+
+    /// Receives the members of `upload`, stages the valid ones and applies them at once.
+    async fn stage_and_apply(
+        &self,
+        entry: &mut NewEntry,
+        stream: &mut Streaming<proto::RosterUpload>,
+        intent: Intent,
+        employer: String,
+        upload: &str,
+        peer: Option<&crate::tls::PeerInfo>,
+    ) -> Result<proto::RosterSummary, ApiError> {
+        let Intent { change, partial } = intent;
+        let state = &self.state;
+        let idle = deadline::idle_limit(state);
         let mut summary = proto::RosterSummary {
             employer: employer.clone(),
             ..Default::default()
@@ -77,7 +124,7 @@ impl RosterApi {
         let mut seen = Seen::default();
         let mut pending: Vec<(u64, StagedMember)> = Vec::with_capacity(STAGE_BATCH);
         let received = loop {
-            let members = match deadline::next(&mut stream, idle).await {
+            let members = match deadline::next(stream, idle).await {
                 Err(stalled) => break Err(stalled),
                 Ok(None) => break Ok(()),
                 Ok(Some(Err(status))) => {
@@ -88,11 +135,14 @@ impl RosterApi {
                 }
                 Ok(Some(Ok(proto::RosterUpload {
                     item: Some(proto::roster_upload::Item::Members(members)),
-                }))) => members.members,
+                }))) => {
+                    // The caller's standing is asked again on every message.
+                    state.identify(peer)?;
+                    members.members
+                }
                 Ok(Some(Ok(proto::RosterUpload {
                     item: Some(proto::roster_upload::Item::Header(_)),
                 }))) => {
-                    state.store.discard_roster_upload(upload.clone()).await?;
                     return Err(ApiError::invalid(
                         "header",
                         "only the first message may be a header",
@@ -101,7 +151,6 @@ impl RosterApi {
                 Ok(Some(Ok(_))) => continue,
             };
             if members.len() > state.limits.max_batch_chunk_rows {
-                state.store.discard_roster_upload(upload.clone()).await?;
                 return Err(ApiError::invalid(
                     "members",
                     format!(
@@ -110,6 +159,12 @@ impl RosterApi {
                         members.len()
                     ),
                 ));
+            }
+            if summary.received + members.len() as u64 > state.limits.max_roster_rows {
+                return Err(ApiError::ResourceExhausted(format!(
+                    "a roster upload holds at most {} members (limits.max_roster_rows); the roster is unchanged",
+                    state.limits.max_roster_rows
+                )));
             }
             let today = crate::clock::calendar_date(state.now());
             for member in &members {
@@ -125,16 +180,16 @@ impl RosterApi {
             if pending.len() >= STAGE_BATCH {
                 state
                     .store
-                    .stage_roster(upload.clone(), std::mem::take(&mut pending))
+                    .stage_roster(upload.to_string(), std::mem::take(&mut pending))
                     .await?;
             }
         };
-        if let Err(ended) = received {
-            state.store.discard_roster_upload(upload.clone()).await?;
-            return Err(ended);
-        }
+        received?;
         if !pending.is_empty() {
-            state.store.stage_roster(upload.clone(), pending).await?;
+            state
+                .store
+                .stage_roster(upload.to_string(), pending)
+                .await?;
         }
         let closing = entry.clone();
         let (received, rejected) = (summary.received, summary.rejected);
@@ -142,12 +197,12 @@ impl RosterApi {
             change,
             today: state.today_text(),
             at_micros: state.now_micros(),
-            partial: header.partial,
+            partial,
             rejected_before: rejected,
         };
         let counts = state
             .store
-            .apply_roster(upload, employer, how, move |c| NewEntry {
+            .apply_roster(upload.to_string(), employer, how, move |c| NewEntry {
                     outcome: if c.applied { "APPLIED" } else { "NOT_APPLIED" }.into(),
                     detail: format!(
                         "{} received={received} added={} updated={} unchanged={} departed={} rejected={} current={}",
@@ -184,9 +239,10 @@ impl RosterApi {
     ) -> Result<Response<proto::RosterSummary>, Status> {
         let (caller, mut entry) = self.state.authorize(&request, rpc).await?;
         let api = RosterApi::new(Arc::clone(&self.state));
+        let peer = request.extensions().get::<crate::tls::PeerInfo>().cloned();
         let stream = request.into_inner();
         tokio::spawn(async move {
-            let result = api.upload(&caller, &mut entry, stream, change).await;
+            let result = api.upload(&caller, &mut entry, stream, change, peer).await;
             api.state.finish(entry, result).await
         })
         .await
@@ -200,6 +256,12 @@ impl RosterApi {
         today: time::Date,
         seen: &mut Seen,
     ) -> Result<StagedMember, ApiError> {
+        if !seen.rows.insert(member.row) {
+            return Err(ApiError::invalid(
+                "row",
+                format!("row {} appears more than once in the upload", member.row),
+            ));
+        }
         let (document, name) = convert::identity("subject", member.subject.as_ref(), today)?;
         let staff_ref = convert::staff_ref(&member.staff_ref)?;
         let (hire, departure) =
@@ -247,7 +309,11 @@ impl RosterApi {
             .await?;
         let last = state
             .store
-            .last_checks(employer.clone(), crate::clock::to_micros(now))
+            .last_checks(
+                employer.clone(),
+                today.clone(),
+                crate::clock::to_micros(now),
+            )
             .await?;
         let interval = state.rules.recheck_interval_days;
         let mut status = proto::RosterStatus {
@@ -321,6 +387,8 @@ impl RosterApi {
 /// Identities and staff references already in an upload, to name duplicates.
 #[derive(Default)]
 struct Seen {
+    /// Row numbers name rows in the answer, so one may appear only once.
+    rows: HashSet<u64>,
     subjects: HashMap<SubjectKey, u64>,
     staff_refs: HashMap<String, u64>,
 }

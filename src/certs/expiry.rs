@@ -115,7 +115,7 @@ fn summarise(path: &Path, der: &[u8]) -> Result<CertSummary, CertError> {
     Ok(CertSummary {
         path: path.to_owned(),
         kind,
-        subject: info.uscc_claim.unwrap_or_default(),
+        subject: info.uscc_claim.or(info.common_name).unwrap_or_default(),
         fingerprint_sha256: info.fingerprint_sha256,
         not_after: info.not_after,
     })

@@ -391,25 +391,28 @@ pub fn set_recheck_done(conn: &Connection, employer: &str, at: i64) -> Result<()
     Ok(())
 }
 
-/// The time of the latest check counted for `employer` of each subject, as the audit log has
-/// it (checks are the entries with a check id), up to `until` (micros, inclusive).
+/// The time of the latest check counted for `employer` of each of its current members (on
+/// `today`), as the audit log has it (checks are the entries with a check id), up to `until`
+/// (micros, inclusive). Only members are grouped, inside SQLite, so the memory is bounded by
+/// the roster, not by every check the employer ever made (a million-row batch of applicants).
 pub fn last_checks(
     conn: &Connection,
     employer: &str,
+    today: &str,
     until: i64,
 ) -> Result<HashMap<SubjectKey, i64>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT subject, at FROM audit_log
-         WHERE employer = ?1 AND at <= ?2 AND check_id != '' AND subject IS NOT NULL",
+        "SELECT subject, MAX(at) FROM audit_log
+         WHERE employer = ?1 AND at <= ?2 AND check_id != '' AND subject IS NOT NULL
+           AND subject IN (SELECT subject FROM roster_members
+                           WHERE employer = ?1
+                             AND (departure_date IS NULL OR departure_date > ?3))
+         GROUP BY subject",
     )?;
-    let mut rows = stmt.query(params![employer, until])?;
+    let mut rows = stmt.query(params![employer, until, today])?;
     let mut last: HashMap<SubjectKey, i64> = HashMap::new();
     while let Some(row) = rows.next()? {
-        let subject = SubjectKey(blob32(row, 0)?);
-        let at: i64 = row.get(1)?;
-        last.entry(subject)
-            .and_modify(|seen| *seen = (*seen).max(at))
-            .or_insert(at);
+        last.insert(SubjectKey(blob32(row, 0)?), row.get(1)?);
     }
     Ok(last)
 }

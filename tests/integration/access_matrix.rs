@@ -1,7 +1,8 @@
 //! The access-control matrix: every RPC the server declares (`Rpc::ALL`) called by every role
 //! and without a certificate. Exactly the declared roles get past authorisation; every other
 //! caller gets PERMISSION_DENIED (UNAUTHENTICATED without a certificate), and each refusal is
-//! in the audit log under that RPC's name.
+//! in the audit log under that RPC's name. Certificates of the wrong shape (a CN only, no
+//! clientAuth, two USCC SANs) identify nobody, and one that expires stops on an open channel.
 
 use crate::common;
 
@@ -172,9 +173,16 @@ async fn exactly_the_declared_roles_pass_every_rpc() {
             "{} without a certificate",
             rpc.name
         );
-        refusals.push((rpc.name.to_string(), "UNAUTHENTICATED".to_string()));
+        // Refusals without a certificate are folded per address and reason: the first of the
+        // minute is on the record, and counts the others when the next one is written.
+        if !refusals
+            .iter()
+            .any(|(_, outcome)| outcome == "UNAUTHENTICATED")
+        {
+            refusals.push((rpc.name.to_string(), "UNAUTHENTICATED".to_string()));
+        }
     }
-    // Every refusal is on the record, under the RPC it refused.
+    // Every refusal of a known caller is on the record, under the RPC it refused.
     let audited: Vec<(String, String)> = server
         .audit_rows()
         .into_iter()
@@ -376,8 +384,165 @@ async fn nobody_acts_for_a_unit_outside_their_reach() {
         })
         .await
         .expect_err("another unit's alert");
+    // Not yours and not there answer alike, and the refusal is not put on the other unit's
+    // record.
+    let missing = server
+        .alerts(Role::Employer)
+        .await
+        .acknowledge_alert(proto::AcknowledgeRequest {
+            alert_id: seen_by_bureau[0].id + 1_000,
+            action: proto::AlertAction::Disputed as i32,
+            note: "not ours".into(),
+        })
+        .await
+        .expect_err("no such alert");
+    assert_eq!(acknowledged.code(), Code::NotFound, "{acknowledged:?}");
+    assert_eq!(missing.code(), Code::NotFound);
+    fn shape(message: &str) -> Vec<&str> {
+        message
+            .split_whitespace()
+            .filter(|w| w.parse::<u64>().is_err())
+            .collect()
+    }
+    assert_eq!(shape(acknowledged.message()), shape(missing.message()));
+    let employers: Vec<String> = server
+        .audit_rows()
+        .into_iter()
+        .filter(|r| r.action == "AlertService.AcknowledgeAlert")
+        .map(|r| r.employer)
+        .collect();
     assert!(
-        matches!(acknowledged.code(), Code::PermissionDenied | Code::NotFound),
-        "{acknowledged:?}"
+        !employers.contains(&sibling.uscc),
+        "refusals are not audited under the victim: {employers:?}"
     );
+}
+
+/// A leaf from the dev CA with the names and extended key usages given, valid until `until`.
+fn shaped_cert(
+    server: &TestServer,
+    cn: &str,
+    uris: &[String],
+    ekus: Vec<rcgen::ExtendedKeyUsagePurpose>,
+    until: time::OffsetDateTime,
+) -> (Vec<u8>, Vec<u8>) {
+    use rcgen::{CertificateParams, DistinguishedName, DnType, Issuer, KeyPair, SanType};
+    let dir = server.certs_dir();
+    let ca_pem = std::fs::read_to_string(dir.join("ca.pem")).unwrap();
+    let ca_key = KeyPair::from_pem(&std::fs::read_to_string(dir.join("ca.key")).unwrap()).unwrap();
+    let ca_der = safehire::certs::cert_der_from_pem(&ca_pem).unwrap();
+    let (_, ca) = x509_parser::parse_x509_certificate(&ca_der).unwrap();
+    let ca_cn = ca
+        .subject()
+        .iter_common_name()
+        .next()
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut ca_params = CertificateParams::default();
+    ca_params.distinguished_name = DistinguishedName::new();
+    ca_params.distinguished_name.push(DnType::CommonName, ca_cn);
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut params = CertificateParams::default();
+    params.distinguished_name = DistinguishedName::new();
+    params.distinguished_name.push(DnType::CommonName, cn);
+    params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(1);
+    params.not_after = until;
+    params.subject_alt_names = uris
+        .iter()
+        .map(|u| SanType::URI(u.clone().try_into().unwrap()))
+        .collect();
+    params.extended_key_usages = ekus;
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    (cert.pem().into_bytes(), key.serialize_pem().into_bytes())
+}
+
+#[tokio::test]
+async fn only_a_certificate_of_the_strict_shape_identifies_its_organisation() {
+    use rcgen::ExtendedKeyUsagePurpose::{ClientAuth, ServerAuth};
+    let server = TestServer::start().await;
+    let employer = server.org(Role::Employer).uscc;
+    let urn = format!("urn:uscc:{employer}");
+    let other = format!("urn:uscc:{}", server.org(Role::Operator).uscc);
+    let year = time::OffsetDateTime::now_utc() + time::Duration::days(365);
+    let head = |channel: Channel| async move {
+        proto::roster_service_client::RosterServiceClient::new(channel)
+            .get_roster(proto::RosterQuery::default())
+            .await
+    };
+    let shapes = [
+        (
+            "CN only",
+            shaped_cert(&server, &employer, &[], vec![ClientAuth], year),
+            "no SAN URI",
+        ),
+        (
+            "no EKU",
+            shaped_cert(&server, &employer, std::slice::from_ref(&urn), vec![], year),
+            "clientAuth",
+        ),
+        (
+            "serverAuth only",
+            shaped_cert(
+                &server,
+                &employer,
+                std::slice::from_ref(&urn),
+                vec![ServerAuth],
+                year,
+            ),
+            "clientAuth",
+        ),
+        (
+            "two SANs",
+            shaped_cert(
+                &server,
+                &employer,
+                &[urn.clone(), other],
+                vec![ClientAuth],
+                year,
+            ),
+            "2 SAN URIs",
+        ),
+    ];
+    for (what, identity, reason) in shapes {
+        match server.channel_with(Some(identity)).await {
+            // rustls itself refuses a certificate whose EKU excludes clientAuth.
+            Err(_) => assert_eq!(what, "serverAuth only"),
+            Ok(channel) => match head(channel).await {
+                // rustls refuses it at the handshake, which a lazy channel reports on the call.
+                Err(status) if what == "serverAuth only" => {
+                    assert!(status.message().contains("transport error"), "{status:?}");
+                }
+                Err(status) => {
+                    assert_eq!(status.code(), Code::Unauthenticated, "{what}: {status:?}");
+                    assert!(
+                        status.message().contains(reason),
+                        "{what}: {}",
+                        status.message()
+                    );
+                }
+                Ok(_) => panic!("{what} was accepted"),
+            },
+        }
+    }
+    // The strict shape is accepted, and stops working on its open channel once it expires by
+    // the server's clock, within the next call.
+    let until = time::OffsetDateTime::now_utc() + time::Duration::days(2);
+    let good = shaped_cert(&server, &employer, &[urn], vec![ClientAuth], until);
+    let channel = server.channel_with(Some(good)).await.unwrap();
+    head(channel.clone())
+        .await
+        .expect("a conforming certificate is accepted");
+    server.clock.set(until + time::Duration::seconds(1));
+    let expired = head(channel).await.expect_err("expired on an open channel");
+    assert_eq!(expired.code(), Code::Unauthenticated);
+    assert!(
+        expired.message().contains("expired"),
+        "{}",
+        expired.message()
+    );
+    let row = server.audit_rows().into_iter().last().unwrap();
+    assert_eq!(row.outcome, "UNAUTHENTICATED");
+    assert!(row.detail.contains("expired"), "{row:?}");
 }

@@ -22,6 +22,7 @@ mod crash;
 mod deploy;
 mod fuzz_corpus;
 mod hostile;
+mod hostile_network;
 mod import_order;
 mod limits;
 mod newcomer;

@@ -118,6 +118,20 @@ pub struct Rules {
     pub excess_query_ratio: f64,
     /// …and above this many in absolute terms, so that a small unit's hiring round is not one.
     pub excess_query_minimum: u32,
+    /// PRE_HIRE rows an employer may check per calendar day.
+    pub pre_hire_rows_per_day: u64,
+    /// Per-organisation exceptions to `pre_hire_rows_per_day`, by USCC.
+    pub pre_hire_rows_per_day_by_org: std::collections::BTreeMap<String, u64>,
+}
+
+impl Rules {
+    /// The daily PRE_HIRE row quota of `employer`.
+    pub fn pre_hire_rows_per_day_for(&self, employer: &str) -> u64 {
+        self.pre_hire_rows_per_day_by_org
+            .get(employer)
+            .copied()
+            .unwrap_or(self.pre_hire_rows_per_day)
+    }
 }
 
 impl Default for Rules {
@@ -129,6 +143,8 @@ impl Default for Rules {
             alert_ack_days: 7,
             excess_query_ratio: 2.0,
             excess_query_minimum: 50,
+            pre_hire_rows_per_day: 2_000,
+            pre_hire_rows_per_day_by_org: Default::default(),
         }
     }
 }

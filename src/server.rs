@@ -199,6 +199,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         limits: config.limits.clone(),
         rules: config.rules.clone(),
         batch_slots: Default::default(),
+        pre_hire_quota: Default::default(),
         alert_bus: tokio::sync::watch::channel(0).0,
         metrics: Arc::clone(&metrics),
         call_rates: crate::throttle::RateLimiter::new(

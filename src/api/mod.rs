@@ -13,6 +13,7 @@ mod deadline;
 mod error;
 mod org_service;
 mod oversight_service;
+mod quota;
 mod registry_service;
 mod review_service;
 mod roster_service;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub limits: Limits,
     pub rules: Rules,
     pub batch_slots: batch::BatchSlots,
+    /// PRE_HIRE rows each employer used today (`rules.pre_hire_rows_per_day`).
+    pub pre_hire_quota: quota::PreHireQuota,
     /// Bumped after alerts are committed; `WatchAlerts` streams wake on it and read the store.
     pub alert_bus: tokio::sync::watch::Sender<u64>,
     pub metrics: Arc<crate::metrics::Metrics>,

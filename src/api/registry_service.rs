@@ -11,7 +11,7 @@ use crate::audit::NewEntry;
 use crate::org::Caller;
 use crate::proto;
 use crate::proto::registry_service_server::RegistryService;
-use crate::registry::{HashedRecord, parse_date, validate_source_ref};
+use crate::registry::{HashedRecord, MAX_SOURCE_REF_LEN, parse_date};
 use crate::store::{ImportOrder, RecordFlag};
 
 /// Rows handed to the writer at a time while an import streams in: each hand-off is a job in a
@@ -33,8 +33,7 @@ impl RegistryApi {
         record: &proto::ImportRecord,
         today: time::Date,
     ) -> Result<HashedRecord, ApiError> {
-        validate_source_ref(record.source_ref.trim())
-            .map_err(|reason| ApiError::invalid("source_ref", reason))?;
+        let source_ref = convert::reference("source_ref", &record.source_ref, MAX_SOURCE_REF_LEN)?;
         let (document, name) = convert::identity("subject", record.subject.as_ref(), today)?;
         let category = convert::category(record.category)?;
         let kind = convert::record_kind(record.kind)?;
@@ -44,7 +43,7 @@ impl RegistryApi {
             return Err(ApiError::invalid("decided_on", "is in the future"));
         }
         Ok(HashedRecord {
-            source_ref: record.source_ref.trim().to_string(),
+            source_ref,
             subject: self.state.keys.subject_key(&document),
             name_tag: self.state.keys.name_tag(&name),
             category,
@@ -170,9 +169,7 @@ impl RegistryApi {
         req: proto::RecordRef,
         flag: RecordFlag,
     ) -> Result<proto::RecordChange, ApiError> {
-        let source_ref = req.source_ref.trim().to_string();
-        validate_source_ref(&source_ref)
-            .map_err(|reason| ApiError::invalid("source_ref", reason))?;
+        let source_ref = convert::reference("source_ref", &req.source_ref, MAX_SOURCE_REF_LEN)?;
         let reason = convert::note("reason", &req.reason)?;
         entry.detail = format!("source_ref={source_ref} reason={reason}");
         let changed = self

@@ -17,7 +17,7 @@ use crate::org::Caller;
 use crate::proto;
 use crate::proto::roster_service_server::RosterService;
 use crate::roster::{RosterChange, date_text, member_dates, recheck_due};
-use crate::store::{Member, StagedMember};
+use crate::store::{CheckRecord, Member, StagedMember};
 
 /// Rows handed to the writer at a time while an upload streams in.
 const STAGE_BATCH: usize = 2_000;
@@ -409,24 +409,30 @@ async fn recheck_members(
             .lookup_many(members.iter().map(|m| m.subject).collect())
             .await?;
         let at_micros = state.now_micros();
-        let checks: Vec<NewEntry> = members
+        let checks: Vec<CheckRecord> = members
             .iter()
             .zip(&found)
-            .map(|(member, candidates)| NewEntry {
-                at_micros,
-                subject: Some(member.subject),
-                outcome: decide(scope, member.name_tag, candidates).label().into(),
-                check_id: uuid::Uuid::now_v7().to_string(),
-                registry_version,
-                detail: format!("staff_ref={}", member.staff_ref),
-                ..template.clone()
+            .map(|(member, candidates)| {
+                let decision = decide(scope, member.name_tag, candidates);
+                CheckRecord {
+                    entry: NewEntry {
+                        at_micros,
+                        subject: Some(member.subject),
+                        outcome: decision.outcome.label().into(),
+                        check_id: uuid::Uuid::now_v7().to_string(),
+                        registry_version,
+                        detail: format!("staff_ref={}", member.staff_ref),
+                        ..template.clone()
+                    },
+                    name_mismatch: decision.name_mismatch,
+                }
             })
             .collect();
         let recorded = state.store.record_checks(checks).await?;
         state
             .metrics
             .checked(crate::metrics::CheckKind::Recheck, recorded.len() as u64);
-        for (member, (entry, review)) in members.into_iter().zip(recorded) {
+        for (member, entry) in members.into_iter().zip(recorded) {
             let outcome = Outcome::parse(&entry.body.outcome).unwrap_or(Outcome::NoRecord);
             summary.members += 1;
             match outcome {
@@ -441,7 +447,7 @@ async fn recheck_members(
                     check_id: entry.body.check_id,
                     checked_at: Some(convert::timestamp_micros(entry.body.at_micros)),
                     registry_version,
-                    review_id: review.unwrap_or_default(),
+                    review_id: 0,
                 })),
             };
             deadline::send(

@@ -26,6 +26,7 @@ pub use alerts::{AlertRow, AlertViewer};
 pub use backup::{BackupSummary, backup_file};
 pub use batches::{BatchState, Recorded, RowAnswer};
 pub use certs::RevokedCert;
+pub use checks::CheckRecord;
 pub use import_order::ImportOrder;
 pub use oversight::AuditFilter;
 pub use records::{FlagChange, ImportCounts, RecordFlag};
@@ -236,12 +237,9 @@ impl Store {
 
     // ---- checks ----
 
-    /// Records checks durably, each with its audit entry and, for NEEDS_REVIEW, its review
-    /// case. Returns each check's entry and review case, in order.
-    pub async fn record_checks(
-        &self,
-        checks: Vec<NewEntry>,
-    ) -> Result<Vec<(Entry, Option<u64>)>, StoreError> {
+    /// Records checks durably, each with its audit entry and, for a name mismatch, its hidden
+    /// review case. Returns each check's entry, in order.
+    pub async fn record_checks(&self, checks: Vec<CheckRecord>) -> Result<Vec<Entry>, StoreError> {
         self.write(move |ctx| {
             checks
                 .into_iter()
@@ -249,6 +247,16 @@ impl Store {
                 .collect()
         })
         .await
+    }
+
+    /// PRE_HIRE checks answered for `employer` since `since` (micros), for its daily quota.
+    pub async fn pre_hire_rows_since(
+        &self,
+        employer: String,
+        since: i64,
+    ) -> Result<u64, StoreError> {
+        self.read(move |conn| checks::pre_hire_rows_since(conn, &employer, since))
+            .await
     }
 
     // ---- rosters ----
@@ -296,6 +304,18 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<Member>, StoreError> {
         self.read(move |conn| rosters::current_members(conn, &employer, &today, after, limit))
+            .await
+    }
+
+    /// Whether each subject is a current member of `employer`'s roster on `today`: only they
+    /// may be checked PERIODIC or RE_VERIFY.
+    pub async fn are_members(
+        &self,
+        employer: String,
+        today: String,
+        subjects: Vec<SubjectKey>,
+    ) -> Result<Vec<bool>, StoreError> {
+        self.read(move |conn| rosters::are_members(conn, &employer, &today, &subjects))
             .await
     }
 
@@ -495,13 +515,12 @@ impl Store {
         .await
     }
 
-    /// Records a chunk of answered rows durably; returns, per answer, the review case a check
-    /// opened.
+    /// Records a chunk of answered rows durably.
     pub async fn record_batch_rows(
         &self,
         batch: i64,
         answers: Vec<(u64, RowAnswer)>,
-    ) -> Result<Vec<Option<u64>>, StoreError> {
+    ) -> Result<(), StoreError> {
         self.write(move |ctx| batches::record(ctx, batch, answers))
             .await
     }

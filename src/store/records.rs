@@ -151,7 +151,7 @@ pub fn finish_import(
         };
         let (effect, newly_applies) = upsert(conn, &source_ref, &record, version, at_micros)?;
         if newly_applies && any_roster && ever_on_a_roster(conn, &record.subject)? {
-            applies_anew.push(SubjectKey(record.subject));
+            applies_anew.push((SubjectKey(record.subject), NameTag(record.name_tag)));
         }
         match effect {
             ImportEffect::Created => counts.created += 1,
@@ -180,9 +180,10 @@ pub fn finish_import(
     let today = crate::roster::date_text(crate::clock::calendar_date(crate::clock::from_micros(
         at_micros,
     )));
-    for subject in applies_anew {
-        let raised =
-            super::alerts::raise_for_subject(ctx, subject, version, &today, at_micros, audit)?;
+    for (subject, name_tag) in applies_anew {
+        let raised = super::alerts::raise_for_subject(
+            ctx, subject, name_tag, version, &today, at_micros, audit,
+        )?;
         counts.alerts_raised += raised.len() as u64;
     }
     ctx.audit(summarise(&counts))?;
@@ -343,17 +344,18 @@ pub fn set_flag(
     let current = ctx
         .conn
         .prepare_cached(&format!(
-            "SELECT {column}, subject, sealed FROM records WHERE source_ref = ?1"
+            "SELECT {column}, subject, sealed, name_tag FROM records WHERE source_ref = ?1"
         ))?
         .query_row([source_ref], |row| {
             Ok((
                 row.get::<_, bool>(0)?,
                 blob32(row, 1)?,
                 row.get::<_, bool>(2)?,
+                NameTag(blob32(row, 3)?),
             ))
         })
         .optional()?;
-    let Some((was, subject, sealed)) = current else {
+    let Some((was, subject, sealed, name_tag)) = current else {
         return Ok(None);
     };
     let subject = SubjectKey(subject);
@@ -379,8 +381,10 @@ pub fn set_flag(
         let today = crate::roster::date_text(crate::clock::calendar_date(
             crate::clock::from_micros(at_micros),
         ));
-        super::alerts::raise_for_subject(ctx, subject, version, &today, at_micros, &audit)?.len()
-            as u64
+        super::alerts::raise_for_subject(
+            ctx, subject, name_tag, version, &today, at_micros, &audit,
+        )?
+        .len() as u64
     } else {
         0
     };

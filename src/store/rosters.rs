@@ -289,6 +289,24 @@ pub fn current_members(
     Ok(rows)
 }
 
+/// Whether each of `subjects` is a current member of `employer`'s roster on `today`.
+pub fn are_members(
+    conn: &Connection,
+    employer: &str,
+    today: &str,
+    subjects: &[SubjectKey],
+) -> Result<Vec<bool>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM roster_members
+                        WHERE employer = ?1 AND subject = ?2
+                          AND (departure_date IS NULL OR departure_date > ?3))",
+    )?;
+    subjects
+        .iter()
+        .map(|s| Ok(stmt.query_row(params![employer, s.0.as_slice(), today], |row| row.get(0))?))
+        .collect()
+}
+
 pub fn facts(conn: &Connection, employer: &str, today: &str) -> Result<RosterFacts, StoreError> {
     let roster = conn
         .prepare_cached("SELECT replaced_at, last_recheck_at FROM rosters WHERE employer = ?1")?

@@ -224,6 +224,10 @@ const MIGRATIONS: &[&str] = &[
         WHERE employer = NEW.employer AND subject = NEW.subject;
     END;
     ",
+    // issue 16: the check a registrar's confirmation of a name mismatch turned into an alert.
+    "
+    ALTER TABLE alerts ADD COLUMN check_id TEXT NOT NULL DEFAULT '';
+    ",
 ];
 
 /// Brings the schema up to date; refuses a database written by a newer safehire.

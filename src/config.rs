@@ -118,6 +118,10 @@ pub struct Rules {
     pub excess_query_ratio: f64,
     /// …and above this many in absolute terms, so that a small unit's hiring round is not one.
     pub excess_query_minimum: u32,
+    /// A member removed within this many days of being declared churned.
+    pub churn_window_days: u32,
+    /// Churned members above this share of everyone declared are a finding.
+    pub churn_share: f64,
     /// PRE_HIRE rows an employer may check per calendar day.
     pub pre_hire_rows_per_day: u64,
     /// Per-organisation exceptions to `pre_hire_rows_per_day`, by USCC.
@@ -143,7 +147,9 @@ impl Default for Rules {
             alert_ack_days: 7,
             excess_query_ratio: 2.0,
             excess_query_minimum: 50,
-            pre_hire_rows_per_day: 2_000,
+            churn_window_days: 90,
+            churn_share: 0.5,
+            pre_hire_rows_per_day: 3_000,
             pre_hire_rows_per_day_by_org: Default::default(),
         }
     }

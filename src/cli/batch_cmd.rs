@@ -64,7 +64,11 @@ pub async fn run(connect: &ConnectArgs, args: BatchArgs, json: bool) -> Result<u
     } else {
         // A random id: a file name can carry an identity number, and the batch id is audited
         // for ever. The file name stays here, in the local sidecar, for the user.
-        let id = uuid::Uuid::new_v4().to_string();
+        // A random UUID can hold a long run of decimal digits: draw again until the server's
+        // free-text guard accepts it.
+        let id = std::iter::repeat_with(|| uuid::Uuid::new_v4().to_string())
+            .find(|id| crate::text::reference(id, crate::text::MAX_REF_LEN).is_ok())
+            .unwrap_or_default();
         std::fs::write(&batch_file, format!("{id}\n{}\n", args.file.display()))
             .map_err(|e| CliError::io(&batch_file, e))?;
         id

@@ -232,7 +232,7 @@ pub fn get(conn: &Connection, id: u64) -> Result<Option<(AlertRow, SubjectKey)>,
         .query_row([to_i64(id)], |row| {
             Ok((
                 alert_from_row(row)?,
-                SubjectKey(super::audit_sql::blob32(row, 9)?),
+                SubjectKey(super::audit_sql::blob32(row, 10)?),
             ))
         })
         .optional()?)

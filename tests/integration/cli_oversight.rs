@@ -172,7 +172,9 @@ fn units_imported_checked_reported_and_traced() {
         "--name",
         name,
         "--purpose",
-        "periodic",
+        "pre-hire",
+        "--consent",
+        "CONSENT-2026-001",
         "--on-behalf-of",
         &units[0],
     ]);
@@ -269,6 +271,7 @@ fn units_imported_checked_reported_and_traced() {
             "HIT_STILL_ON_STAFF",
             "UNACKNOWLEDGED_ALERT",
             "EXCESS_QUERIES",
+            "ROSTER_CHURN",
             "findings"
         ]
     );

@@ -23,6 +23,7 @@ mod deploy;
 mod fuzz_corpus;
 mod hostile;
 mod import_order;
+mod lawful_use;
 mod limits;
 mod otel;
 mod oversight;

@@ -52,7 +52,7 @@ async fn no_id_number_or_name_reaches_the_database_the_wal_or_the_logs() {
         assert!(checks.check(no_consent).await.is_err());
         let bad = format!("{}{}", &id[..17], if id.ends_with('1') { '2' } else { '1' });
         let refused = checks
-            .check(check_request(&bad, name, Purpose::Periodic))
+            .check(check_request(&bad, name, Purpose::PreHire))
             .await
             .unwrap_err();
         assert!(
@@ -66,7 +66,7 @@ async fn no_id_number_or_name_reaches_the_database_the_wal_or_the_logs() {
     }
     // A wrong-name check (NEEDS_REVIEW) mixes two people's data.
     checks
-        .check(check_request(&p[0].0, &p[3].1, Purpose::Periodic))
+        .check(check_request(&p[0].0, &p[3].1, Purpose::PreHire))
         .await
         .unwrap();
     // The same people as a roster (one of them twice, one with a bad number), re-checked,

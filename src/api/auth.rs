@@ -44,6 +44,10 @@ impl Rpc {
         name: "RegistryService.Reinstate",
         roles: &[Role::Registrar],
     };
+    pub const REGISTRY_TRANSFER: Rpc = Rpc {
+        name: "RegistryService.TransferRecord",
+        roles: &[Role::Operator],
+    };
     pub const ROSTER_REPLACE: Rpc = Rpc {
         name: "RosterService.ReplaceRoster",
         roles: &[Role::Employer, Role::Bureau],
@@ -141,6 +145,7 @@ impl Rpc {
         &Rpc::REGISTRY_REVOKE,
         &Rpc::REGISTRY_SEAL,
         &Rpc::REGISTRY_REINSTATE,
+        &Rpc::REGISTRY_TRANSFER,
         &Rpc::ROSTER_REPLACE,
         &Rpc::ROSTER_HIRES,
         &Rpc::ROSTER_DEPARTURES,

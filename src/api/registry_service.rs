@@ -135,17 +135,30 @@ impl RegistryApi {
             ..template.clone()
         };
         let (received_n, rejected_n) = (summary.received, summary.rejected);
-        let counts = state
+        let finished = state
             .store
-            .finish_import(import_id, state.now_micros(), template, move |counts| NewEntry {
-                registry_version: counts.registry_version,
-                detail: format!(
-                    "{} received={received_n} created={} updated={} unchanged={} rejected={rejected_n}",
-                    closing.detail, counts.created, counts.updated, counts.unchanged
-                ),
-                ..closing
-            })
-            .await?;
+            .finish_import(
+                import_id.clone(),
+                caller.org.uscc.clone(),
+                state.now_micros(),
+                template,
+                move |counts| NewEntry {
+                    registry_version: counts.registry_version,
+                    detail: format!(
+                        "{} received={received_n} created={} updated={} unchanged={} rejected={rejected_n}",
+                        closing.detail, counts.created, counts.updated, counts.unchanged
+                    ),
+                    ..closing
+                },
+            )
+            .await;
+        let counts = match finished {
+            Ok(counts) => counts,
+            Err(e) => {
+                state.store.discard_import(import_id).await?;
+                return Err(e.into());
+            }
+        };
         summary.created = counts.created;
         summary.updated = counts.updated;
         summary.unchanged = counts.unchanged;
@@ -165,6 +178,7 @@ impl RegistryApi {
 
     async fn set_flag(
         &self,
+        caller: &Caller,
         entry: &mut NewEntry,
         req: proto::RecordRef,
         flag: RecordFlag,
@@ -178,6 +192,7 @@ impl RegistryApi {
             .set_record_flag(
                 source_ref.clone(),
                 flag,
+                caller.org.uscc.clone(),
                 self.state.now_micros(),
                 entry.clone(),
             )
@@ -189,6 +204,35 @@ impl RegistryApi {
             source_ref,
             changed: change.changed,
             registry_version: change.registry_version,
+        })
+    }
+}
+
+impl RegistryApi {
+    async fn transfer(
+        &self,
+        entry: &mut NewEntry,
+        req: proto::TransferRecordRequest,
+    ) -> Result<proto::RecordChange, ApiError> {
+        let state = &self.state;
+        let source_ref = convert::reference("source_ref", &req.source_ref, MAX_SOURCE_REF_LEN)?;
+        let new_owner = req.new_owner.trim();
+        state
+            .orgs
+            .get(new_owner)
+            .filter(|o| o.role == crate::org::Role::Registrar)
+            .ok_or_else(|| ApiError::invalid("new_owner", "is not an enrolled registrar"))?;
+        let reason = convert::note("reason", &req.reason)?;
+        entry.detail = format!("source_ref={source_ref} reason={reason}");
+        let version = state
+            .store
+            .transfer_record(source_ref.clone(), new_owner.to_string(), entry.clone())
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no record with source_ref {source_ref}")))?;
+        Ok(proto::RecordChange {
+            source_ref,
+            changed: true,
+            registry_version: version,
         })
     }
 }
@@ -219,12 +263,17 @@ impl RegistryService for RegistryApi {
         &self,
         request: Request<proto::RecordRef>,
     ) -> Result<Response<proto::RecordChange>, Status> {
-        let (_caller, mut entry) = self
+        let (caller, mut entry) = self
             .state
             .authorize(&request, &Rpc::REGISTRY_REVOKE)
             .await?;
         let result = self
-            .set_flag(&mut entry, request.into_inner(), RecordFlag::Revoked)
+            .set_flag(
+                &caller,
+                &mut entry,
+                request.into_inner(),
+                RecordFlag::Revoked,
+            )
             .await;
         self.state.finish(entry, result).await
     }
@@ -233,9 +282,14 @@ impl RegistryService for RegistryApi {
         &self,
         request: Request<proto::RecordRef>,
     ) -> Result<Response<proto::RecordChange>, Status> {
-        let (_caller, mut entry) = self.state.authorize(&request, &Rpc::REGISTRY_SEAL).await?;
+        let (caller, mut entry) = self.state.authorize(&request, &Rpc::REGISTRY_SEAL).await?;
         let result = self
-            .set_flag(&mut entry, request.into_inner(), RecordFlag::Sealed)
+            .set_flag(
+                &caller,
+                &mut entry,
+                request.into_inner(),
+                RecordFlag::Sealed,
+            )
             .await;
         self.state.finish(entry, result).await
     }
@@ -244,13 +298,30 @@ impl RegistryService for RegistryApi {
         &self,
         request: Request<proto::RecordRef>,
     ) -> Result<Response<proto::RecordChange>, Status> {
-        let (_caller, mut entry) = self
+        let (caller, mut entry) = self
             .state
             .authorize(&request, &Rpc::REGISTRY_REINSTATE)
             .await?;
         let result = self
-            .set_flag(&mut entry, request.into_inner(), RecordFlag::Reinstated)
+            .set_flag(
+                &caller,
+                &mut entry,
+                request.into_inner(),
+                RecordFlag::Reinstated,
+            )
             .await;
+        self.state.finish(entry, result).await
+    }
+
+    async fn transfer_record(
+        &self,
+        request: Request<proto::TransferRecordRequest>,
+    ) -> Result<Response<proto::RecordChange>, Status> {
+        let (_caller, mut entry) = self
+            .state
+            .authorize(&request, &Rpc::REGISTRY_TRANSFER)
+            .await?;
+        let result = self.transfer(&mut entry, request.into_inner()).await;
         self.state.finish(entry, result).await
     }
 }

@@ -60,6 +60,11 @@ pub enum StoreError {
     NotWritten,
     #[error("the database writer has stopped")]
     WriterGone,
+    /// A registrar acted on a record that belongs to another registrar organisation.
+    #[error(
+        "record {0} belongs to another registrar; only its owner changes it (an operator can transfer it)"
+    )]
+    NotOwner(String),
     #[error("audit entry {0} does not exist")]
     NoSuchEntry(u64),
     #[error("could not start the database writer: {0}")]
@@ -552,27 +557,44 @@ impl Store {
 
     /// Publishes a staged import under a new registry version, auditing each change with a
     /// copy of `audit` and closing with the entry `summarise` makes.
+    /// Publishes a staged import made by the registrar `owner`; refused as a whole
+    /// ([`StoreError::NotOwner`]) when it would change another registrar's record.
     pub async fn finish_import(
         &self,
         import_id: String,
+        owner: String,
         at_micros: i64,
         audit: NewEntry,
         summarise: impl FnOnce(&ImportCounts) -> NewEntry + Send + 'static,
     ) -> Result<ImportCounts, StoreError> {
         self.write_alone(move |ctx| {
-            records::finish_import(ctx, &import_id, at_micros, &audit, summarise)
+            records::finish_import(ctx, &import_id, &owner, at_micros, &audit, summarise)
         })
         .await
     }
 
+    /// Sets a flag on a record of the registrar `owner`.
     pub async fn set_record_flag(
         &self,
         source_ref: String,
         flag: RecordFlag,
+        owner: String,
         at_micros: i64,
         audit: NewEntry,
     ) -> Result<Option<FlagChange>, StoreError> {
-        self.write(move |ctx| records::set_flag(ctx, &source_ref, flag, at_micros, audit))
+        self.write(move |ctx| records::set_flag(ctx, &source_ref, flag, &owner, at_micros, audit))
+            .await
+    }
+
+    /// Gives a record to another registrar organisation (an operator's act); `None` when there
+    /// is no such record.
+    pub async fn transfer_record(
+        &self,
+        source_ref: String,
+        new_owner: String,
+        audit: NewEntry,
+    ) -> Result<Option<u64>, StoreError> {
+        self.write(move |ctx| records::transfer(ctx, &source_ref, &new_owner, audit))
             .await
     }
 

@@ -436,3 +436,127 @@ async fn identities_in_free_text_are_refused_naming_the_field() {
         );
     }
 }
+
+/// A second registrar (another region) may not re-import, seal or revoke a record it did not
+/// create; each refusal is audited; an operator's transfer hands it over.
+#[tokio::test]
+async fn a_second_registrar_is_refused_until_an_operator_transfers_the_record() {
+    let server = TestServer::start().await;
+    let p = people(166, 1);
+    let imported = record(1, "REC-R1", &p[0].0, &p[0].1, Category::Sexual);
+    server.import(vec![imported.clone()]).await;
+
+    let mut generator = safehire::synth::Generator::new(166, common::start_time().date());
+    let second = generator.uscc();
+    server
+        .orgs(Role::Operator)
+        .await
+        .enroll(proto::EnrollRequest {
+            uscc: second.clone(),
+            name: "另一地区法院".into(),
+            role: proto::Role::Registrar as i32,
+            region: "440305".into(),
+            industry: 0,
+            supervising_bureau: String::new(),
+        })
+        .await
+        .unwrap();
+    let dir = server.certs_dir();
+    let ca = safehire::certs::CertAuthority::from_pem(
+        &std::fs::read_to_string(dir.join("ca.pem")).unwrap(),
+        &std::fs::read_to_string(dir.join("ca.key")).unwrap(),
+    )
+    .unwrap();
+    let pair = ca
+        .issue_client(
+            &safehire::certs::OrgCertRequest {
+                uscc: &second,
+                name: "另一地区法院",
+                role: "registrar",
+            },
+            30,
+            time::OffsetDateTime::now_utc(),
+        )
+        .unwrap();
+    let channel = server
+        .channel_with(Some((
+            pair.cert_pem.into_bytes(),
+            pair.key_pem.into_bytes(),
+        )))
+        .await
+        .unwrap();
+    let mut other = proto::registry_service_client::RegistryServiceClient::new(channel);
+    let mut sealed = imported.clone();
+    sealed.sealed = true;
+    let refused = other
+        .import(tokio_stream::iter(vec![proto::ImportChunk {
+            records: vec![sealed],
+        }]))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    assert!(
+        refused.message().contains("REC-R1"),
+        "{}",
+        refused.message()
+    );
+    let by_ref = || proto::RecordRef {
+        source_ref: "REC-R1".into(),
+        reason: "entered in error".into(),
+    };
+    assert_eq!(
+        other.revoke(by_ref()).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    assert_eq!(
+        other.seal(by_ref()).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    // Still a hit: nothing changed.
+    let still = server
+        .checks(Role::Employer)
+        .await
+        .check(check_request(&p[0].0, &p[0].1, Purpose::PreHire))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(still.outcome(), Outcome::RecordFound);
+    let refusals = server
+        .audit_rows()
+        .into_iter()
+        .filter(|r| r.caller == second && r.outcome == "PERMISSION_DENIED")
+        .count();
+    assert_eq!(refusals, 3, "each refusal is audited");
+
+    server
+        .channel(Role::Operator)
+        .await
+        .pipe_registry()
+        .transfer_record(proto::TransferRecordRequest {
+            source_ref: "REC-R1".into(),
+            new_owner: second.clone(),
+            reason: "feed moved to the new court".into(),
+        })
+        .await
+        .unwrap();
+    other.revoke(by_ref()).await.unwrap();
+    assert!(
+        server
+            .audit_rows()
+            .iter()
+            .any(|r| r.action == "RegistryService.TransferRecord" && r.outcome == "TRANSFERRED")
+    );
+}
+
+trait IntoRegistry {
+    fn pipe_registry(
+        self,
+    ) -> proto::registry_service_client::RegistryServiceClient<tonic::transport::Channel>;
+}
+impl IntoRegistry for tonic::transport::Channel {
+    fn pipe_registry(
+        self,
+    ) -> proto::registry_service_client::RegistryServiceClient<tonic::transport::Channel> {
+        proto::registry_service_client::RegistryServiceClient::new(self)
+    }
+}

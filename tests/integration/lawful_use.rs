@@ -560,3 +560,50 @@ impl IntoRegistry for tonic::transport::Channel {
         proto::registry_service_client::RegistryServiceClient::new(self)
     }
 }
+
+/// A roster of documents under other names monitors nobody: a new record alerts only the
+/// member whose document and name both match; a document-only match goes to a registrar.
+#[tokio::test]
+async fn alerts_need_the_document_and_the_name() {
+    let server = TestServer::start().await;
+    let p = people(167, 2);
+    let today = safehire::roster::date_text(safehire::clock::calendar_date(
+        safehire::clock::Clock::now(&server.clock),
+    ));
+    // p[0]'s document under p[1]'s name: the silent-monitoring attempt.
+    let members = vec![member(1, &p[0].0, &p[1].1, &today)];
+    server
+        .rosters(Role::Employer)
+        .await
+        .replace_roster(tokio_stream::iter(roster_upload("", members, 10)))
+        .await
+        .unwrap();
+    server
+        .import(vec![record(
+            1,
+            "REC-M1",
+            &p[0].0,
+            &p[0].1,
+            Category::Sexual,
+        )])
+        .await;
+    let alerts = server
+        .alerts(Role::Employer)
+        .await
+        .list_alerts(proto::ListAlertsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .alerts;
+    assert!(alerts.is_empty(), "{alerts:?}");
+    let cases = server
+        .reviews(Role::Registrar)
+        .await
+        .list_reviews(proto::ListReviewsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .reviews;
+    assert_eq!(cases.len(), 1);
+    assert_eq!(cases[0].reason, proto::ReviewReason::NeedsReview as i32);
+}

@@ -9,11 +9,14 @@ use time::Date;
 
 use super::{ApiError, AppState};
 
+/// Per employer: the calendar day counted and the PRE_HIRE rows used on it.
+type Used = HashMap<String, (Date, u64)>;
+
 /// Rows used per employer on the current calendar day. Filled from the audit log on first use
 /// each day, so a restart does not hand out a fresh quota.
 #[derive(Default)]
 pub struct PreHireQuota {
-    used: Mutex<HashMap<String, (Date, u64)>>,
+    used: Mutex<Used>,
 }
 
 impl PreHireQuota {
@@ -46,7 +49,7 @@ impl PreHireQuota {
         Ok(granted)
     }
 
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, (Date, u64)>>, ApiError> {
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Used>, ApiError> {
         self.used
             .lock()
             .map_err(|_| ApiError::ResourceExhausted("the pre-hire quota is unavailable".into()))

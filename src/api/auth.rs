@@ -44,6 +44,10 @@ impl Rpc {
         name: "RegistryService.Reinstate",
         roles: &[Role::Registrar],
     };
+    pub const ORG_SET_HEADCOUNT: Rpc = Rpc {
+        name: "OrganisationService.SetHeadcount",
+        roles: &[Role::Operator, Role::Bureau],
+    };
     pub const REGISTRY_TRANSFER: Rpc = Rpc {
         name: "RegistryService.TransferRecord",
         roles: &[Role::Operator],
@@ -146,6 +150,7 @@ impl Rpc {
         &Rpc::REGISTRY_SEAL,
         &Rpc::REGISTRY_REINSTATE,
         &Rpc::REGISTRY_TRANSFER,
+        &Rpc::ORG_SET_HEADCOUNT,
         &Rpc::ROSTER_REPLACE,
         &Rpc::ROSTER_HIRES,
         &Rpc::ROSTER_DEPARTURES,

@@ -36,6 +36,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotOwner(_) => ApiError::PermissionDenied(e.to_string()),
+            StoreError::OverHeadcount { .. } => ApiError::FailedPrecondition(e.to_string()),
             other => ApiError::Store(other),
         }
     }

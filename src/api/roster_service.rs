@@ -141,14 +141,18 @@ impl RosterApi {
             ..entry.clone()
         };
         let (received, rejected) = (summary.received, summary.rejected);
-        let counts = state
+        let max_members = state
+            .rules
+            .max_members(state.store.headcount(employer.clone()).await?);
+        let applied = state
             .store
             .apply_roster(
-                upload,
+                upload.clone(),
                 employer,
                 change,
                 state.today_text(),
                 state.now_micros(),
+                max_members,
                 move |c| NewEntry {
                     detail: format!(
                         "{} received={received} added={} updated={} unchanged={} departed={} rejected={} current={}",
@@ -163,7 +167,14 @@ impl RosterApi {
                     ..closing
                 },
             )
-            .await?;
+            .await;
+        let counts = match applied {
+            Ok(counts) => counts,
+            Err(e) => {
+                state.store.discard_roster_upload(upload).await?;
+                return Err(e.into());
+            }
+        };
         summary.added = counts.added;
         summary.updated = counts.updated;
         summary.unchanged = counts.unchanged;

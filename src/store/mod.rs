@@ -60,6 +60,11 @@ pub enum StoreError {
     NotWritten,
     #[error("the database writer has stopped")]
     WriterGone,
+    /// A roster change would hold more members than its unit's headcount allows.
+    #[error(
+        "the roster would hold {members} members, more than the {max} its unit's enrolled headcount allows; ask the unit's bureau or an operator to correct the headcount"
+    )]
+    OverHeadcount { members: u64, max: u64 },
     /// A registrar acted on a record that belongs to another registrar organisation.
     #[error(
         "record {0} belongs to another registrar; only its owner changes it (an operator can transfer it)"
@@ -288,13 +293,21 @@ impl Store {
         change: RosterChange,
         today: String,
         at_micros: i64,
+        max_members: Option<u64>,
         summarise: impl FnOnce(&RosterCounts) -> NewEntry + Send + 'static,
     ) -> Result<RosterCounts, StoreError> {
         // Its own transaction, like an import's publication: a whole staff file changes many
         // pages, which a savepoint inside a group commit would keep a second copy of in memory.
         self.write_alone(move |ctx| {
             rosters::apply(
-                ctx, &upload, &employer, change, &today, at_micros, summarise,
+                ctx,
+                &upload,
+                &employer,
+                change,
+                &today,
+                at_micros,
+                max_members,
+                summarise,
             )
         })
         .await
@@ -642,6 +655,32 @@ impl Store {
             Ok(added)
         })
         .await
+    }
+
+    /// Sets an organisation's enrolled headcount, audited; `false` when there is no such
+    /// organisation.
+    pub async fn set_headcount(
+        &self,
+        uscc: String,
+        headcount: u32,
+        audit: NewEntry,
+    ) -> Result<bool, StoreError> {
+        self.write(move |ctx| {
+            let found = orgs::set_headcount(ctx.conn, &uscc, headcount)?;
+            let outcome = if found {
+                audit.outcome.clone()
+            } else {
+                "NOT_FOUND".into()
+            };
+            ctx.audit(NewEntry { outcome, ..audit })?;
+            Ok(found)
+        })
+        .await
+    }
+
+    /// An organisation's enrolled headcount (0: not set).
+    pub async fn headcount(&self, uscc: String) -> Result<u64, StoreError> {
+        self.read(move |conn| orgs::headcount(conn, &uscc)).await
     }
 
     pub async fn set_org_status(

@@ -96,6 +96,7 @@ pub fn apply(
     change: RosterChange,
     today: &str,
     at_micros: i64,
+    max_members: Option<u64>,
     summarise: impl FnOnce(&RosterCounts) -> NewEntry,
 ) -> Result<RosterCounts, StoreError> {
     let conn = ctx.conn;
@@ -155,6 +156,15 @@ pub fn apply(
     }
     discard(conn, upload)?;
     counts.current_members = current_count(conn, employer, today)?;
+    // Checked inside the transaction: refused, the change leaves the roster as it was.
+    if let Some(max) = max_members
+        && counts.current_members > max
+    {
+        return Err(StoreError::OverHeadcount {
+            members: counts.current_members,
+            max,
+        });
+    }
     ctx.audit(summarise(&counts))?;
     Ok(counts)
 }

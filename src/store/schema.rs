@@ -238,6 +238,10 @@ const MIGRATIONS: &[&str] = &[
           AND a.outcome = 'CREATED' AND a.detail = 'source_ref=' || records.source_ref
         ORDER BY a.seq LIMIT 1);
     ",
+    // issue 16: the headcount a unit was enrolled with, which bounds its roster (0: not set).
+    "
+    ALTER TABLE organisations ADD COLUMN headcount INTEGER NOT NULL DEFAULT 0;
+    ",
 ];
 
 /// Brings the schema up to date; refuses a database written by a newer safehire.

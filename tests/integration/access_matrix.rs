@@ -48,6 +48,10 @@ async fn call(channel: Channel, rpc: &str) -> Code {
             .reinstate(proto::RecordRef::default())
             .await
             .map(drop),
+        "OrganisationService.SetHeadcount" => Orgs::new(ch)
+            .set_headcount(proto::SetHeadcountRequest::default())
+            .await
+            .map(drop),
         "RegistryService.TransferRecord" => Registry::new(ch)
             .transfer_record(proto::TransferRecordRequest::default())
             .await

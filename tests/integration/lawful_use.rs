@@ -607,3 +607,79 @@ async fn alerts_need_the_document_and_the_name() {
     assert_eq!(cases.len(), 1);
     assert_eq!(cases[0].reason, proto::ReviewReason::NeedsReview as i32);
 }
+
+/// A ten-person kindergarten cannot declare three thousand strangers: its roster is bounded by
+/// the headcount its bureau enrolled it with, plus the margin; a refused upload changes nothing.
+#[tokio::test]
+async fn a_roster_cannot_grow_past_the_enrolled_headcount() {
+    let server = TestServer::start_with(|c| c.rules.headcount_margin = 0.2).await;
+    let unit = safehire::synth::Generator::new(168, common::start_time().date()).uscc();
+    enroll(&server, &unit).await;
+    let set = server
+        .orgs(Role::Bureau)
+        .await
+        .set_headcount(proto::SetHeadcountRequest {
+            uscc: unit.clone(),
+            headcount: 10,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(set.max_members, 12);
+    // An employer does not set its own headcount.
+    let refused = server
+        .orgs(Role::Employer)
+        .await
+        .set_headcount(proto::SetHeadcountRequest {
+            uscc: unit.clone(),
+            headcount: 5_000,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+
+    let today = safehire::roster::date_text(safehire::clock::calendar_date(
+        safehire::clock::Clock::now(&server.clock),
+    ));
+    let p = people(168, 3_000);
+    let declare = |n: usize| {
+        p[..n]
+            .iter()
+            .enumerate()
+            .map(|(i, (doc, name))| member(i as u64 + 1, doc, name, &today))
+            .collect::<Vec<_>>()
+    };
+    let mut rosters = server.rosters(Role::Bureau).await;
+    let kept = rosters
+        .replace_roster(tokio_stream::iter(roster_upload(&unit, declare(12), 100)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(kept.current_members, 12);
+    let refused = rosters
+        .replace_roster(tokio_stream::iter(roster_upload(
+            &unit,
+            declare(3_000),
+            500,
+        )))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert!(
+        refused.message().contains("headcount"),
+        "{}",
+        refused.message()
+    );
+    let status = rosters
+        .get_roster(proto::RosterQuery {
+            on_behalf_of: unit.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        status.current_members, 12,
+        "the refused upload changed nothing"
+    );
+}

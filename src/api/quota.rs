@@ -49,6 +49,14 @@ impl PreHireQuota {
         Ok(granted)
     }
 
+    /// Returns rows taken for work that was then refused.
+    pub fn give_back(&self, employer: &str, rows: u64) -> Result<(), ApiError> {
+        if let Some(entry) = self.lock()?.get_mut(employer) {
+            entry.1 = entry.1.saturating_sub(rows);
+        }
+        Ok(())
+    }
+
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Used>, ApiError> {
         self.used
             .lock()

@@ -144,11 +144,31 @@ impl RosterApi {
         let max_members = state
             .rules
             .max_members(state.store.headcount(employer.clone()).await?);
+        let unvetted = if change == RosterChange::Departures {
+            0
+        } else {
+            state
+                .store
+                .unvetted_additions(upload.clone(), employer.clone())
+                .await?
+        };
+        let granted = state
+            .pre_hire_quota
+            .take(state, &employer, unvetted)
+            .await?;
+        if granted < unvetted {
+            state.pre_hire_quota.give_back(&employer, granted)?;
+            state.store.discard_roster_upload(upload).await?;
+            return Err(ApiError::ResourceExhausted(format!(
+                "{unvetted} new members were never checked PRE_HIRE by this employer and count against its daily quota: {}",
+                super::quota::spent(state, &employer)
+            )));
+        }
         let applied = state
             .store
             .apply_roster(
                 upload.clone(),
-                employer,
+                employer.clone(),
                 change,
                 state.today_text(),
                 state.now_micros(),
@@ -171,6 +191,7 @@ impl RosterApi {
         let counts = match applied {
             Ok(counts) => counts,
             Err(e) => {
+                state.pre_hire_quota.give_back(&employer, granted)?;
                 state.store.discard_roster_upload(upload).await?;
                 return Err(e.into());
             }

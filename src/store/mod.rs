@@ -337,6 +337,16 @@ impl Store {
             .await
     }
 
+    /// See [`rosters::unvetted_additions`].
+    pub async fn unvetted_additions(
+        &self,
+        upload: String,
+        employer: String,
+    ) -> Result<u64, StoreError> {
+        self.read(move |conn| rosters::unvetted_additions(conn, &upload, &employer))
+            .await
+    }
+
     pub async fn roster_facts(
         &self,
         employer: String,

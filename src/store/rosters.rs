@@ -317,6 +317,44 @@ pub fn are_members(
         .collect()
 }
 
+/// Members of a staged upload who would join `employer`'s roster for the first time without
+/// a PRE_HIRE check by it: after the first declaration they count against its PRE_HIRE
+/// quota, so that a roster cannot launder checks of strangers. Zero before the first
+/// declaration (existing staff are not held back).
+pub fn unvetted_additions(
+    conn: &Connection,
+    upload: &str,
+    employer: &str,
+) -> Result<u64, StoreError> {
+    let declared: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM rosters WHERE employer = ?1)")?
+        .query_row([employer], |row| row.get(0))?;
+    if !declared {
+        return Ok(0);
+    }
+    let count: i64 = conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM roster_staging s
+             WHERE s.upload = ?1
+               AND NOT EXISTS (SELECT 1 FROM roster_members m
+                               WHERE m.employer = ?2 AND m.subject = s.subject)
+               AND NOT EXISTS (SELECT 1 FROM audit_log a
+                               WHERE a.subject = s.subject AND a.employer = ?2
+                                 AND a.purpose = ?3 AND a.outcome IN (?4, ?5))",
+        )?
+        .query_row(
+            params![
+                upload,
+                employer,
+                crate::check::Purpose::PreHire.label(),
+                crate::check::Outcome::NoRecord.label(),
+                crate::check::Outcome::RecordFound.label()
+            ],
+            |row| row.get(0),
+        )?;
+    Ok(super::audit_sql::from_i64(count))
+}
+
 pub fn facts(conn: &Connection, employer: &str, today: &str) -> Result<RosterFacts, StoreError> {
     let roster = conn
         .prepare_cached("SELECT replaced_at, last_recheck_at FROM rosters WHERE employer = ?1")?

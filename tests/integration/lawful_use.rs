@@ -683,3 +683,80 @@ async fn a_roster_cannot_grow_past_the_enrolled_headcount() {
         "the refused upload changed nothing"
     );
 }
+
+/// After the first declaration, members who join without a PRE_HIRE check by the employer
+/// count against its PRE_HIRE quota; the first declaration of existing staff does not.
+#[tokio::test]
+async fn unchecked_additions_after_the_first_declaration_count_against_the_quota() {
+    let server = TestServer::start_with(|c| c.rules.pre_hire_rows_per_day = 20).await;
+    let today = safehire::roster::date_text(safehire::clock::calendar_date(
+        safehire::clock::Clock::now(&server.clock),
+    ));
+    let p = people(169, 60);
+    let declare = |people: &[(String, String)]| {
+        people
+            .iter()
+            .enumerate()
+            .map(|(i, (doc, name))| member(i as u64 + 1, doc, name, &today))
+            .collect::<Vec<_>>()
+    };
+    let mut rosters = server.rosters(Role::Employer).await;
+    // The first declaration: 30 existing staff, beyond the quota, are not held back.
+    rosters
+        .replace_roster(tokio_stream::iter(roster_upload(
+            "",
+            declare(&p[..30]),
+            100,
+        )))
+        .await
+        .unwrap();
+    // One applicant checked PRE_HIRE joins freely; 25 unchecked strangers do not.
+    server
+        .checks(Role::Employer)
+        .await
+        .check(check_request(&p[30].0, &p[30].1, Purpose::PreHire))
+        .await
+        .unwrap();
+    let hired = rosters
+        .record_hires(tokio_stream::iter(roster_upload(
+            "",
+            declare(&p[30..31]),
+            10,
+        )))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(hired.added, 1);
+    let refused = rosters
+        .record_hires(tokio_stream::iter(roster_upload(
+            "",
+            declare(&p[31..56]),
+            10,
+        )))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted);
+    assert!(
+        refused.message().contains("retry after"),
+        "{}",
+        refused.message()
+    );
+    // Within what is left (19 rows), they join and use it up.
+    let hired = rosters
+        .record_hires(tokio_stream::iter(roster_upload(
+            "",
+            declare(&p[31..50]),
+            10,
+        )))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(hired.added, 19);
+    let spent = server
+        .checks(Role::Employer)
+        .await
+        .check(check_request(&p[59].0, &p[59].1, Purpose::PreHire))
+        .await
+        .unwrap_err();
+    assert_eq!(spent.code(), Code::ResourceExhausted);
+}

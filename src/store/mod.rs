@@ -286,6 +286,7 @@ impl Store {
     }
 
     /// Applies a staged roster upload at once, audited with the entry `summarise` makes.
+    #[allow(clippy::too_many_arguments)]
     pub async fn apply_roster(
         &self,
         upload: String,

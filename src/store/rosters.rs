@@ -89,6 +89,7 @@ pub fn discard_all_staged(conn: &Connection) -> Result<usize, StoreError> {
 
 /// Applies a staged upload to `employer`'s roster at once and audits it with one entry made by
 /// `summarise`. `today` (YYYY-MM-DD) dates the departures a replacement implies.
+#[allow(clippy::too_many_arguments)]
 pub fn apply(
     ctx: &mut WriteCtx<'_>,
     upload: &str,

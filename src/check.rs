@@ -29,6 +29,8 @@ coded_enum! {
     Outcome {
         NoRecord = 1, "no-record", "NO_RECORD";
         RecordFound = 2, "record-found", "RECORD_FOUND";
+        /// No longer answered (a name mismatch answers NO_RECORD); kept because checks
+        /// recorded before that rule carry it.
         NeedsReview = 3, "needs-review", "NEEDS_REVIEW";
     }
 }
@@ -60,23 +62,51 @@ pub struct Candidate {
     pub revoked: bool,
 }
 
+/// What matching found: the only answer the caller may learn, and whether the document
+/// matched a live record under another name. A mismatch answers exactly like no record — else
+/// any name with a guessed document would reveal that a record exists — and opens a registrar's
+/// review that the caller cannot see (a legal name change, or a data error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    pub outcome: Outcome,
+    pub name_mismatch: bool,
+}
+
 /// Matching is by document, the name a second factor: sealed and revoked records and records
 /// outside the scope never count; a live record under the same name is a hit; under another
-/// name it needs a registrar's review (a legal name change, or a data error).
-pub fn decide(scope: Scope, name: NameTag, candidates: &[Candidate]) -> Outcome {
+/// name the answer is NO_RECORD and the mismatch goes to a registrar.
+pub fn decide(scope: Scope, name: NameTag, candidates: &[Candidate]) -> Decision {
     let mut live = candidates
         .iter()
         .filter(|c| !c.sealed && !c.revoked && scope.covers(c.category))
         .peekable();
     if live.peek().is_none() {
-        return Outcome::NoRecord;
+        return Decision {
+            outcome: Outcome::NoRecord,
+            name_mismatch: false,
+        };
     }
     if live.any(|c| c.name_tag == name) {
-        Outcome::RecordFound
+        Decision {
+            outcome: Outcome::RecordFound,
+            name_mismatch: false,
+        }
     } else {
-        Outcome::NeedsReview
+        Decision {
+            outcome: Outcome::NoRecord,
+            name_mismatch: true,
+        }
     }
 }
+
+/// PERIODIC and RE_VERIFY checks are for the employer's current staff only (不得申请查询非应聘
+///人员); anyone else may be checked only PRE_HIRE, as an applicant who consented.
+pub fn staff_only(purpose: Purpose) -> bool {
+    purpose != Purpose::PreHire
+}
+
+/// Why a PERIODIC or RE_VERIFY check of someone not on the roster is refused.
+pub const NOT_STAFF: &str = "is not a current member of this employer's roster: PERIODIC and RE_VERIFY checks are for current staff only; check an applicant PRE_HIRE with a consent reference";
 
 /// A PRE_HIRE check must name the applicant's signed authorisation the employer holds.
 pub fn consent_required(purpose: Purpose) -> bool {
@@ -99,15 +129,16 @@ mod tests {
     #[test]
     fn document_and_name_decide_the_outcome() {
         let me = NameTag([1; 32]);
-        assert_eq!(decide(Scope::Art62, me, &[]), Outcome::NoRecord);
+        assert_eq!(decide(Scope::Art62, me, &[]).outcome, Outcome::NoRecord);
         assert_eq!(
-            decide(Scope::Art62, me, &[candidate(1, Category::Abuse)]),
+            decide(Scope::Art62, me, &[candidate(1, Category::Abuse)]).outcome,
             Outcome::RecordFound
         );
-        assert_eq!(
-            decide(Scope::Art62, me, &[candidate(2, Category::Abuse)]),
-            Outcome::NeedsReview
-        );
+        // A mismatch answers exactly like no record; only the flag (never sent) differs.
+        let mismatch = decide(Scope::Art62, me, &[candidate(2, Category::Abuse)]);
+        assert_eq!(mismatch.outcome, Outcome::NoRecord);
+        assert!(mismatch.name_mismatch);
+        assert!(!decide(Scope::Art62, me, &[]).name_mismatch);
         assert_eq!(
             decide(
                 Scope::Art62,
@@ -116,7 +147,8 @@ mod tests {
                     candidate(2, Category::Abuse),
                     candidate(1, Category::Sexual)
                 ]
-            ),
+            )
+            .outcome,
             Outcome::RecordFound
         );
     }
@@ -130,14 +162,17 @@ mod tests {
         revoked.revoked = true;
         assert_eq!(
             decide(Scope::Art62, me, &[sealed, revoked]),
+            Decision {
+                outcome: Outcome::NoRecord,
+                name_mismatch: false
+            }
+        );
+        assert_eq!(
+            decide(Scope::Sexual, me, &[candidate(1, Category::Abuse)]).outcome,
             Outcome::NoRecord
         );
         assert_eq!(
-            decide(Scope::Sexual, me, &[candidate(1, Category::Abuse)]),
-            Outcome::NoRecord
-        );
-        assert_eq!(
-            decide(Scope::Sexual, me, &[candidate(1, Category::Sexual)]),
+            decide(Scope::Sexual, me, &[candidate(1, Category::Sexual)]).outcome,
             Outcome::RecordFound
         );
     }

@@ -122,12 +122,36 @@ pub struct Rules {
     /// unit's onboarding day (this day, or else the unit's first roster) count as checked at
     /// hire once checked within `hire_grace_days` after it: they could not be checked before.
     pub supervision_start: String,
+    /// A member removed within this many days of being declared churned.
+    pub churn_window_days: u32,
+    /// Churned members above this share of everyone declared are a finding.
+    pub churn_share: f64,
+    /// Share by which a roster may exceed its unit's enrolled headcount (staff change).
+    pub headcount_margin: f64,
+    /// PRE_HIRE rows an employer may check per calendar day.
+    pub pre_hire_rows_per_day: u64,
+    /// Per-organisation exceptions to `pre_hire_rows_per_day`, by USCC.
+    pub pre_hire_rows_per_day_by_org: std::collections::BTreeMap<String, u64>,
 }
 
 impl Rules {
     /// `supervision_start` as a date; `None` when empty (validation refuses anything else).
     pub fn supervision_start_date(&self) -> Option<time::Date> {
         crate::registry::parse_date("supervision_start", self.supervision_start.trim()).ok()
+    }
+
+    /// The most members a unit enrolled with `headcount` may declare; `None` when it has none.
+    pub fn max_members(&self, headcount: u64) -> Option<u64> {
+        (headcount > 0)
+            .then(|| (headcount as f64 * (1.0 + self.headcount_margin.max(0.0))).ceil() as u64)
+    }
+
+    /// The daily PRE_HIRE row quota of `employer`.
+    pub fn pre_hire_rows_per_day_for(&self, employer: &str) -> u64 {
+        self.pre_hire_rows_per_day_by_org
+            .get(employer)
+            .copied()
+            .unwrap_or(self.pre_hire_rows_per_day)
     }
 }
 
@@ -141,6 +165,11 @@ impl Default for Rules {
             excess_query_ratio: 2.0,
             excess_query_minimum: 50,
             supervision_start: String::new(),
+            churn_window_days: 90,
+            churn_share: 0.5,
+            headcount_margin: 0.2,
+            pre_hire_rows_per_day: 3_000,
+            pre_hire_rows_per_day_by_org: Default::default(),
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::identity::{Document, PersonName};
 const SUBJECT_CONTEXT: &str = "safehire 2026-11-24 subject key v1";
 const NAME_CONTEXT: &str = "safehire 2026-11-24 name tag v1";
 const KEY_ID_CONTEXT: &str = "safehire 2026-11-24 key id v1";
+const PSEUDONYM_CONTEXT: &str = "safehire 2026-12-02 subject pseudonym v1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -57,6 +58,7 @@ pub struct Keys {
     subject: [u8; 32],
     name: [u8; 32],
     key_id: [u8; 32],
+    pseudonym: [u8; 32],
 }
 
 impl fmt::Debug for Keys {
@@ -71,6 +73,7 @@ impl Keys {
             subject: blake3::derive_key(SUBJECT_CONTEXT, master),
             name: blake3::derive_key(NAME_CONTEXT, master),
             key_id: blake3::derive_key(KEY_ID_CONTEXT, master),
+            pseudonym: blake3::derive_key(PSEUDONYM_CONTEXT, master),
         }
     }
 
@@ -121,6 +124,13 @@ impl Keys {
 
     pub fn name_tag(&self, name: &PersonName) -> NameTag {
         NameTag(*blake3::keyed_hash(&self.name, name.as_str().as_bytes()).as_bytes())
+    }
+
+    /// The hex pseudonym under which a subject leaves the server (audit exports): stable, so
+    /// that a prosecutor can follow one person across exports, but under a key of its own, so
+    /// that an exported value is no key into the index.
+    pub fn pseudonym(&self, subject: &SubjectKey) -> String {
+        hex::encode(blake3::keyed_hash(&self.pseudonym, &subject.0).as_bytes())
     }
 
     /// Names the key without revealing it, so that a database is never read with the wrong key

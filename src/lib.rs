@@ -25,6 +25,7 @@ pub mod store;
 pub mod synth;
 pub mod tabular;
 pub mod telemetry;
+pub mod text;
 pub mod throttle;
 pub mod tls;
 

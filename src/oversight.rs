@@ -31,6 +31,9 @@ coded_enum! {
         UnacknowledgedAlert = 6, "unacknowledged-alert", "UNACKNOWLEDGED_ALERT";
         /// Checks about people never on the roster, above the threshold for the unit's size.
         ExcessQueries = 7, "excess-queries", "EXCESS_QUERIES";
+        /// Members declared and removed again within the churn window, above a share of
+        /// everyone declared: strangers laundered through the roster.
+        RosterChurn = 8, "roster-churn", "ROSTER_CHURN";
     }
 }
 
@@ -48,6 +51,8 @@ pub struct MemberFact {
     pub subject: SubjectKey,
     pub hire_date: Date,
     pub departure_date: Option<Date>,
+    /// When the unit declared the member.
+    pub declared_at_micros: i64,
 }
 
 /// One alert raised for the unit.
@@ -67,6 +72,8 @@ pub struct UnitFacts {
     pub roster_declared_at: Option<i64>,
     pub members: Vec<MemberFact>,
     pub alerts: Vec<AlertFact>,
+    /// Subjects of PERIODIC or RE_VERIFY checks refused because they were not on the roster.
+    pub refused_not_staff: Vec<SubjectKey>,
     /// Subjects whose review case a registrar closed in the person's favour.
     pub cleared: HashSet<SubjectKey>,
 }
@@ -286,8 +293,51 @@ pub fn evaluate(facts: &UnitFacts, as_of: OffsetDateTime, rules: &Rules) -> Unit
         ),
     );
 
+    // Laundering: declared, checked, and removed again soon after. Such members count as
+    // people checked who were never staff, and their churn is a finding of its own.
+    let window = Duration::days(i64::from(rules.churn_window_days));
+    let churned: HashSet<SubjectKey> = facts
+        .members
+        .iter()
+        .filter(|m| {
+            m.departure_date.is_some_and(|left| {
+                left <= today && left - calendar_date(from_micros(m.declared_at_micros)) <= window
+            })
+        })
+        .map(|m| m.subject)
+        .collect();
     let declared: HashSet<SubjectKey> = facts.members.iter().map(|m| m.subject).collect();
-    let strangers = history.keys().filter(|s| !declared.contains(s)).count() as u64;
+    let churned_checked = churned.iter().filter(|s| history.contains_key(s)).count() as u64;
+    let churn_threshold =
+        (rules.churn_share * declared.len() as f64).max(f64::from(rules.excess_query_minimum));
+    add(
+        Finding::RosterChurn,
+        if (churned.len() as f64) > churn_threshold {
+            churned.len() as u64
+        } else {
+            0
+        },
+        declared.len() as u64,
+        format!(
+            "{} of {} people declared were removed within {} days of being declared; {churned_checked} of them were checked meanwhile",
+            churned.len(),
+            declared.len(),
+            rules.churn_window_days
+        ),
+    );
+
+    let mut strangers: HashSet<SubjectKey> = history
+        .keys()
+        .filter(|s| !declared.contains(s) || churned.contains(s))
+        .copied()
+        .collect();
+    strangers.extend(
+        facts
+            .refused_not_staff
+            .iter()
+            .filter(|s| !declared.contains(s) || churned.contains(s)),
+    );
+    let strangers = strangers.len() as u64;
     let threshold = (rules.excess_query_ratio * result.current_members as f64)
         .max(f64::from(rules.excess_query_minimum));
     add(
@@ -299,7 +349,7 @@ pub fn evaluate(facts: &UnitFacts, as_of: OffsetDateTime, rules: &Rules) -> Unit
         },
         history.len() as u64,
         format!(
-            "{strangers} people checked who were never on the roster (threshold {threshold:.0} for {} members)",
+            "{strangers} people checked (or refused) who were never on the roster or were removed soon after being declared (threshold {threshold:.0} for {} members)",
             result.current_members
         ),
     );
@@ -334,6 +384,7 @@ mod tests {
             subject: subject(n),
             hire_date: hired,
             departure_date: None,
+            declared_at_micros: at(datetime!(2025-01-01 09:00 UTC)),
         }
     }
 
@@ -495,5 +546,42 @@ mod tests {
         assert_eq!(result.findings[0].count, 51);
         facts.checks.pop();
         assert_eq!(kinds(&evaluate(&facts, AS_OF, &Rules::default())), []);
+    }
+
+    /// The B scenario: strangers declared, re-checked, then replaced by the real staff.
+    #[test]
+    fn strangers_laundered_through_the_roster_are_churn_and_excess_queries() {
+        let mut facts = compliant();
+        for n in 10..=70 {
+            facts
+                .checks
+                .push(check(n, datetime!(2026-10-02 09:00 UTC), Outcome::NoRecord));
+            facts.members.push(MemberFact {
+                subject: subject(n),
+                hire_date: date!(2026 - 10 - 02),
+                departure_date: Some(date!(2026 - 10 - 15)),
+                declared_at_micros: at(datetime!(2026-10-01 09:00 UTC)),
+            });
+        }
+        let result = evaluate(&facts, AS_OF, &Rules::default());
+        assert_eq!(
+            kinds(&result),
+            [Finding::RosterChurn, Finding::ExcessQueries]
+        );
+        assert!(result.findings.iter().all(|f| f.count == 61));
+        // Members who stay are not churn.
+        for m in &mut facts.members {
+            m.departure_date = None;
+        }
+        assert_eq!(kinds(&evaluate(&facts, AS_OF, &Rules::default())), []);
+    }
+
+    #[test]
+    fn refused_checks_of_strangers_count_as_excess_queries() {
+        let mut facts = compliant();
+        facts.refused_not_staff = (10..=60).map(subject).collect();
+        let result = evaluate(&facts, AS_OF, &Rules::default());
+        assert_eq!(kinds(&result), [Finding::ExcessQueries]);
+        assert_eq!(result.findings[0].count, 51);
     }
 }

@@ -52,28 +52,6 @@ pub enum ImportEffect {
     Unchanged,
 }
 
-/// Validates a registrar's reference: short, printable ASCII, no spaces — an id, never a name.
-pub fn validate_source_ref(source_ref: &str) -> Result<(), String> {
-    if source_ref.is_empty() {
-        return Err("must not be empty".into());
-    }
-    if source_ref.len() > MAX_SOURCE_REF_LEN {
-        return Err(format!("too long: at most {MAX_SOURCE_REF_LEN} characters"));
-    }
-    if let Some((pos, ch)) = source_ref
-        .chars()
-        .enumerate()
-        .find(|(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':')))
-    {
-        return Err(format!(
-            "invalid character {:?} at position {}; use letters, digits and - _ . / :",
-            ch,
-            pos + 1
-        ));
-    }
-    Ok(())
-}
-
 pub fn parse_date(field: &'static str, text: &str) -> Result<Date, (&'static str, String)> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     Date::parse(text.trim(), &format).map_err(|_| {
@@ -87,14 +65,6 @@ pub fn parse_date(field: &'static str, text: &str) -> Result<Date, (&'static str
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn source_refs_are_ids() {
-        assert!(validate_source_ref("REC-2026-0000123").is_ok());
-        assert!(validate_source_ref("").is_err());
-        assert!(validate_source_ref("张三").is_err());
-        assert!(validate_source_ref(&"a".repeat(65)).is_err());
-    }
 
     #[test]
     fn enums_parse_slugs_and_labels() {

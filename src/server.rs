@@ -212,6 +212,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         rules: config.rules.clone(),
         batch_slots: Default::default(),
         upload_slots: Default::default(),
+        pre_hire_quota: Default::default(),
         alert_bus: tokio::sync::watch::channel(0).0,
         stopping: tokio::sync::watch::channel(false).0,
         metrics: Arc::clone(&metrics),

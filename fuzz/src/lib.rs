@@ -18,7 +18,7 @@ use safehire::identity::{
     uscc_check_char,
 };
 use safehire::org::{Enrolment, Industry, Role, validate_region};
-use safehire::registry::{Category, RecordKind, parse_date, validate_source_ref};
+use safehire::registry::{Category, RecordKind, parse_date};
 use safehire::roster::{RosterChange, member_dates};
 use safehire::synth::RECORDS_HEADER;
 use safehire::tabular::{Encoding, Table, TableError};
@@ -251,7 +251,7 @@ fn record(
     decided_on: &str,
     sealed: &str,
 ) {
-    let _ = validate_source_ref(source_ref);
+    let _ = safehire::text::reference(source_ref, safehire::registry::MAX_SOURCE_REF_LEN);
     let _ = (Category::parse(category), RecordKind::parse(kind));
     let _ = sealed.to_ascii_lowercase();
     if let Ok(doc_type) = DocType::from_slug(doc_type) {

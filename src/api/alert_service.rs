@@ -259,6 +259,7 @@ pub fn alert_to_proto(alert: AlertRow) -> proto::Alert {
         acknowledged_at: alert.acknowledged_at.map(convert::timestamp_micros),
         acknowledged_by: alert.acknowledged_by,
         review_id: alert.review_id.unwrap_or_default(),
+        check_id: alert.check_id,
     }
 }
 

@@ -44,6 +44,14 @@ impl Rpc {
         name: "RegistryService.Reinstate",
         roles: &[Role::Registrar],
     };
+    pub const ORG_SET_HEADCOUNT: Rpc = Rpc {
+        name: "OrganisationService.SetHeadcount",
+        roles: &[Role::Operator, Role::Bureau],
+    };
+    pub const REGISTRY_TRANSFER: Rpc = Rpc {
+        name: "RegistryService.TransferRecord",
+        roles: &[Role::Operator],
+    };
     pub const ROSTER_REPLACE: Rpc = Rpc {
         name: "RosterService.ReplaceRoster",
         roles: &[Role::Employer, Role::Bureau],
@@ -141,6 +149,8 @@ impl Rpc {
         &Rpc::REGISTRY_REVOKE,
         &Rpc::REGISTRY_SEAL,
         &Rpc::REGISTRY_REINSTATE,
+        &Rpc::REGISTRY_TRANSFER,
+        &Rpc::ORG_SET_HEADCOUNT,
         &Rpc::ROSTER_REPLACE,
         &Rpc::ROSTER_HIRES,
         &Rpc::ROSTER_DEPARTURES,

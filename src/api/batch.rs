@@ -14,12 +14,12 @@ use tonic::{Status, Streaming};
 use super::check_service::{employer_for, validate_consent};
 use super::{ApiError, AppState, convert, deadline};
 use crate::audit::NewEntry;
-use crate::check::{ConsentPolicy, Outcome, Purpose, Scope, decide};
+use crate::check::{ConsentPolicy, NOT_STAFF, Outcome, Purpose, Scope, decide, staff_only};
 use crate::org::Caller;
 use crate::proto;
 use crate::proto::check_batch_request::Item as RequestItem;
 use crate::proto::check_batch_response::Item as ResponseItem;
-use crate::store::{BatchState, Recorded, RowAnswer};
+use crate::store::{BatchState, CheckRecord, Recorded, RowAnswer};
 use crate::tls::PeerInfo;
 
 /// Chunks committing at once: enough to overlap hashing and lookups with the writer.
@@ -117,8 +117,7 @@ pub async fn open(
             "the first message must be the batch header",
         ));
     };
-    let client_batch_id = header.batch_id.trim().to_string();
-    validate_batch_id(&client_batch_id)?;
+    let client_batch_id = convert::reference("batch_id", &header.batch_id, MAX_BATCH_ID_LEN)?;
     entry.detail = format!("batch={client_batch_id}");
     entry.employer = employer_for(state, caller, &header.on_behalf_of)?;
     let purpose = convert::purpose(header.purpose)?;
@@ -138,7 +137,9 @@ pub async fn open(
                 "PRE_HIRE checks need consent: use PER_ROW or BATCH",
             ));
         }
-        ConsentPolicy::Batch => validate_consent(&header.consent_ref, true)?,
+        ConsentPolicy::Batch => {
+            validate_consent(&header.consent_ref, true)?;
+        }
         _ => {}
     }
     let slot = state.batch_slots.acquire(
@@ -182,25 +183,6 @@ pub async fn open(
         state: batch_state,
         _slot: slot,
     })
-}
-
-fn validate_batch_id(id: &str) -> Result<(), ApiError> {
-    if id.is_empty() || id.len() > MAX_BATCH_ID_LEN {
-        return Err(ApiError::invalid(
-            "batch_id",
-            format!("1 to {MAX_BATCH_ID_LEN} characters"),
-        ));
-    }
-    if !id
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
-    {
-        return Err(ApiError::invalid(
-            "batch_id",
-            "use letters, digits and - _ . : only",
-        ));
-    }
-    Ok(())
 }
 
 #[derive(Default)]
@@ -514,25 +496,80 @@ async fn prepare(
     if !seen_before.is_empty() {
         replies.extend(replay_rows(state, batch, &seen_before).await?);
     }
-    let subjects = valid.iter().map(|v| v.1).collect();
+    if batch.purpose == Purpose::PreHire {
+        let employer = &batch.template.employer;
+        let granted = state
+            .pre_hire_quota
+            .take(state, employer, valid.len() as u64)
+            .await?;
+        let granted = usize::try_from(granted).unwrap_or(usize::MAX);
+        if granted < valid.len() {
+            let reason = super::quota::spent(state, employer);
+            for (number, ..) in valid.drain(granted..) {
+                answers.push((
+                    number,
+                    RowAnswer::Refused {
+                        field: "row".into(),
+                        reason: reason.clone(),
+                    },
+                ));
+            }
+        }
+    }
+    let subjects: Vec<_> = valid.iter().map(|v| v.1).collect();
+    let members = if staff_only(batch.purpose) {
+        state
+            .store
+            .are_members(
+                batch.template.employer.clone(),
+                state.today_text(),
+                subjects.clone(),
+            )
+            .await?
+    } else {
+        vec![true; subjects.len()]
+    };
     let (registry_version, found) = state.store.lookup_many(subjects).await?;
-    for ((number, subject, name_tag, consent), candidates) in valid.into_iter().zip(found) {
-        let outcome = decide(batch.scope, name_tag, &candidates);
+    for (((number, subject, name_tag, consent), candidates), member) in
+        valid.into_iter().zip(found).zip(members)
+    {
         let mut detail = format!("batch={} row={number}", batch.client_batch_id);
+        if !member {
+            // Refused, and audited with its subject: the prosecutor counts it.
+            answers.push((
+                number,
+                RowAnswer::Denied {
+                    entry: Box::new(NewEntry {
+                        at_micros,
+                        subject: Some(subject),
+                        outcome: "FAILED_PRECONDITION".into(),
+                        detail,
+                        ..batch.template.clone()
+                    }),
+                    field: "subject".into(),
+                    reason: NOT_STAFF.into(),
+                },
+            ));
+            continue;
+        }
+        let decision = decide(batch.scope, name_tag, &candidates);
         if !consent.is_empty() {
             detail.push_str(" consent_ref=");
             detail.push_str(&consent);
         }
         answers.push((
             number,
-            RowAnswer::Checked(Box::new(NewEntry {
-                at_micros,
-                subject: Some(subject),
-                outcome: outcome.label().into(),
-                check_id: uuid::Uuid::now_v7().to_string(),
-                registry_version,
-                detail,
-                ..batch.template.clone()
+            RowAnswer::Checked(Box::new(CheckRecord {
+                entry: NewEntry {
+                    at_micros,
+                    subject: Some(subject),
+                    outcome: decision.outcome.label().into(),
+                    check_id: uuid::Uuid::now_v7().to_string(),
+                    registry_version,
+                    detail,
+                    ..batch.template.clone()
+                },
+                name_mismatch: decision.name_mismatch,
             })),
         ));
     }
@@ -561,8 +598,7 @@ fn validate_row(
     let (document, name) = convert::identity("subject", row.subject.as_ref(), today)?;
     let consent = match batch.policy {
         ConsentPolicy::PerRow => {
-            validate_consent(&row.consent_ref, batch.purpose == Purpose::PreHire)?;
-            row.consent_ref.trim().to_string()
+            validate_consent(&row.consent_ref, batch.purpose == Purpose::PreHire)?
         }
         ConsentPolicy::Batch => batch.batch_consent.clone(),
         ConsentPolicy::NotRequired => String::new(),
@@ -636,23 +672,26 @@ async fn commit(
     let mut results: Vec<proto::BatchResult> = answers
         .iter()
         .map(|(row, answer)| match answer {
-            RowAnswer::Checked(entry) => proto::BatchResult {
-                row: *row,
-                result: Some(proto::batch_result::Result::Check(proto::CheckResponse {
-                    outcome: Outcome::parse(&entry.outcome)
-                        .map(|o| convert::outcome_to_proto(o) as i32)
-                        .unwrap_or_default(),
-                    check_id: entry.check_id.clone(),
-                    checked_at: Some(convert::timestamp_micros(entry.at_micros)),
-                    registry_version: entry.registry_version,
-                    scope: Scope::parse(&entry.scope)
-                        .map(Scope::code)
-                        .unwrap_or_default(),
-                    employer: entry.employer.clone(),
-                    review_id: 0,
-                })),
-            },
-            RowAnswer::Refused { field, reason } => {
+            RowAnswer::Checked(check) => {
+                let entry = &check.entry;
+                proto::BatchResult {
+                    row: *row,
+                    result: Some(proto::batch_result::Result::Check(proto::CheckResponse {
+                        outcome: Outcome::parse(&entry.outcome)
+                            .map(|o| convert::outcome_to_proto(o) as i32)
+                            .unwrap_or_default(),
+                        check_id: entry.check_id.clone(),
+                        checked_at: Some(convert::timestamp_micros(entry.at_micros)),
+                        registry_version: entry.registry_version,
+                        scope: Scope::parse(&entry.scope)
+                            .map(Scope::code)
+                            .unwrap_or_default(),
+                        employer: entry.employer.clone(),
+                        review_id: 0,
+                    })),
+                }
+            }
+            RowAnswer::Refused { field, reason } | RowAnswer::Denied { field, reason, .. } => {
                 error_result(*row, field.clone(), reason.clone())
             }
         })
@@ -662,17 +701,10 @@ async fn commit(
             .iter()
             .filter(|(_, answer)| matches!(answer, RowAnswer::Checked(_)))
             .count() as u64;
-        let reviews = state.store.record_batch_rows(batch_id, answers).await?;
+        state.store.record_batch_rows(batch_id, answers).await?;
         state
             .metrics
             .checked(crate::metrics::CheckKind::Batch, checked);
-        for (result, review) in results.iter_mut().zip(reviews) {
-            if let (Some(review), Some(proto::batch_result::Result::Check(check))) =
-                (review, result.result.as_mut())
-            {
-                check.review_id = review;
-            }
-        }
     }
     results.append(&mut replies);
     results.sort_by_key(|r| r.row);

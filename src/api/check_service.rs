@@ -7,11 +7,12 @@ use tonic::{Request, Response, Status};
 
 use super::{ApiError, AppState, Rpc, convert};
 use crate::audit::NewEntry;
-use crate::check::{Candidate, consent_required, decide};
+use crate::check::{Candidate, NOT_STAFF, consent_required, decide, staff_only};
 use crate::keys::SubjectKey;
 use crate::org::{Caller, Role};
 use crate::proto;
 use crate::proto::check_service_server::CheckService;
+use crate::store::CheckRecord;
 
 /// Longest consent reference accepted.
 pub const MAX_CONSENT_REF_LEN: usize = 64;
@@ -52,7 +53,21 @@ impl CheckApi {
         )?;
         let subject = state.keys.subject_key(&document);
         entry.subject = Some(subject);
-        validate_consent(&req.consent_ref, consent_required(purpose))?;
+        let consent_ref = validate_consent(&req.consent_ref, consent_required(purpose))?;
+        if staff_only(purpose) {
+            let member = state
+                .store
+                .are_members(entry.employer.clone(), state.today_text(), vec![subject])
+                .await?;
+            if member.first() != Some(&true) {
+                return Err(ApiError::FailedPrecondition(format!("subject {NOT_STAFF}")));
+            }
+        } else if state.pre_hire_quota.take(state, &entry.employer, 1).await? == 0 {
+            return Err(ApiError::ResourceExhausted(super::quota::spent(
+                state,
+                &entry.employer,
+            )));
+        }
 
         let name_tag = state.keys.name_tag(&name);
         let (registry_version, candidates) = match self.lookups.lookup(subject).await {
@@ -60,19 +75,23 @@ impl CheckApi {
             // The group's read failed: alone, this lookup reports its own error (or succeeds).
             None => state.store.lookup(subject).await?,
         };
-        let outcome = decide(scope, name_tag, &candidates);
+        let decision = decide(scope, name_tag, &candidates);
+        let outcome = decision.outcome;
         let check_id = uuid::Uuid::now_v7().to_string();
         entry.outcome = outcome.label().into();
         entry.check_id = check_id.clone();
         entry.registry_version = registry_version;
-        entry.detail = if req.consent_ref.is_empty() {
+        entry.detail = if consent_ref.is_empty() {
             String::new()
         } else {
-            format!("consent_ref={}", req.consent_ref.trim())
+            format!("consent_ref={consent_ref}")
         };
-        let (recorded, review) = state
+        let recorded = state
             .store
-            .record_checks(vec![entry.clone()])
+            .record_checks(vec![CheckRecord {
+                entry: entry.clone(),
+                name_mismatch: decision.name_mismatch,
+            }])
             .await?
             .pop()
             .ok_or(ApiError::Store(crate::store::StoreError::NotWritten))?;
@@ -84,7 +103,7 @@ impl CheckApi {
             registry_version,
             scope: scope.code(),
             employer: entry.employer.clone(),
-            review_id: review.unwrap_or_default(),
+            review_id: 0,
         })
     }
 }
@@ -179,46 +198,23 @@ pub(super) fn employer_for(
 }
 
 /// A consent reference is the employer's own id for the signed authorisation it holds. It is
-/// kept in the audit log, so it must be an id: short, plain ASCII, and not an identity number.
-pub fn validate_consent(consent_ref: &str, required: bool) -> Result<(), ApiError> {
-    let consent_ref = consent_ref.trim();
-    if consent_ref.is_empty() {
-        return if required {
-            Err(ApiError::invalid(
-                "consent_ref",
-                "is required for PRE_HIRE: the reference of the applicant's signed authorisation",
-            ))
-        } else {
-            Ok(())
-        };
+/// kept in the audit log, so it goes through the one free-text guard. Returns it trimmed
+/// (empty when absent and not required).
+pub fn validate_consent(consent_ref: &str, required: bool) -> Result<String, ApiError> {
+    if consent_ref.trim().is_empty() && !required {
+        return Ok(String::new());
     }
-    if consent_ref.len() > MAX_CONSENT_REF_LEN {
-        return Err(ApiError::invalid(
-            "consent_ref",
-            format!("too long: at most {MAX_CONSENT_REF_LEN} characters"),
-        ));
-    }
-    if !consent_ref
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':' | '#'))
-    {
-        return Err(ApiError::invalid(
-            "consent_ref",
-            "use letters, digits and - _ . / : # only",
-        ));
-    }
-    let longest_digit_run = consent_ref
-        .split(|c: char| !c.is_ascii_digit() && c != 'X' && c != 'x')
-        .map(str::len)
-        .max()
-        .unwrap_or(0);
-    if longest_digit_run >= 15 {
-        return Err(ApiError::invalid(
-            "consent_ref",
-            "looks like an identity number; use your own reference for the consent form",
-        ));
-    }
-    Ok(())
+    convert::reference("consent_ref", consent_ref, MAX_CONSENT_REF_LEN).map_err(|e| match e {
+        ApiError::InvalidArgument { field, reason } if consent_ref.trim().is_empty() => {
+            ApiError::InvalidArgument {
+                field,
+                reason: format!(
+                    "{reason} for PRE_HIRE: the reference of the applicant's signed authorisation"
+                ),
+            }
+        }
+        other => other,
+    })
 }
 
 type BatchStream = std::pin::Pin<
@@ -272,5 +268,7 @@ mod tests {
         assert!(validate_consent("11010519491231002X", true).is_err());
         assert!(validate_consent("张三同意书", true).is_err());
         assert!(validate_consent(&"A".repeat(65), true).is_err());
+        assert!(validate_consent("140105.19560718.3079", true).is_err());
+        assert!(validate_consent("110105-19491231-002X", true).is_err());
     }
 }

@@ -144,49 +144,25 @@ pub fn organisation(org: &Organisation) -> proto::Organisation {
     }
 }
 
-/// Longest free-text note (a reason, an acknowledgement, a resolution).
-pub const MAX_NOTE_CHARS: usize = 200;
-
-/// Free text that goes into the audit log: short, printable, and with no run of digits long
-/// enough to be an identity number.
+/// A note that goes into the audit log (a reason, an acknowledgement, a resolution, a
+/// dispute), through the one free-text guard.
 pub fn note(field: &str, text: &str) -> Result<String, ApiError> {
-    let text = text.trim();
-    if text.chars().count() > MAX_NOTE_CHARS || text.chars().any(char::is_control) {
-        return Err(ApiError::invalid(
-            field,
-            format!("at most {MAX_NOTE_CHARS} printable characters"),
-        ));
-    }
-    if longest_digit_run(text) >= 15 {
-        return Err(ApiError::invalid(
-            field,
-            "must not contain identity numbers; give a reference instead",
-        ));
-    }
-    Ok(text.to_string())
+    crate::text::note(text)
+        .map(str::to_string)
+        .map_err(|e| ApiError::invalid(field, e.to_string()))
 }
 
-/// An employer's staff reference: how results and alerts name a person, so it must not be
-/// the person's identity number or name in disguise — 1 to 64 printable characters and no
-/// identity-length run of digits.
+/// A reference that is stored or audited (consent, staff, batch, source), through the one
+/// free-text guard: a short ASCII token that is no identity in disguise.
+pub fn reference(field: &str, text: &str, max_len: usize) -> Result<String, ApiError> {
+    crate::text::reference(text, max_len)
+        .map(str::to_string)
+        .map_err(|e| ApiError::invalid(field, e.to_string()))
+}
+
+/// An employer's staff reference: how results and alerts name a person.
 pub fn staff_ref(text: &str) -> Result<String, ApiError> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Err(ApiError::invalid("staff_ref", "is required"));
-    }
-    if text.chars().count() > 64 || text.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(ApiError::invalid(
-            "staff_ref",
-            "1 to 64 printable characters without spaces",
-        ));
-    }
-    if longest_digit_run(text) >= 15 {
-        return Err(ApiError::invalid(
-            "staff_ref",
-            "looks like an identity number; use the employer's own staff number",
-        ));
-    }
-    Ok(text.to_string())
+    reference("staff_ref", text, crate::text::MAX_REF_LEN)
 }
 
 /// Page size of a list call: `requested` (0 means `default`), at most `max`.
@@ -195,22 +171,6 @@ pub fn page_size(requested: u32, default: usize, max: usize) -> usize {
         0 => default,
         n => usize::try_from(n).unwrap_or(max).min(max),
     }
-}
-
-/// The longest run of identity-number characters, ignoring the spaces and dashes people put
-/// between groups of digits.
-fn longest_digit_run(text: &str) -> usize {
-    let mut longest = 0;
-    let mut run = 0;
-    for c in text.chars().filter(|c| !c.is_whitespace() && *c != '-') {
-        if c.is_ascii_digit() || c == 'X' || c == 'x' {
-            run += 1;
-            longest = longest.max(run);
-        } else {
-            run = 0;
-        }
-    }
-    longest
 }
 
 #[cfg(test)]
@@ -223,6 +183,7 @@ mod tests {
         assert!(note("note", "suspended from duty").is_ok());
         assert!(note("note", "id 110105 19491231 002X").is_err());
         assert!(note("note", &"a".repeat(201)).is_err());
+        assert!(note("note", "ok\u{2028}forged").is_err());
         assert!(staff_ref("T-2026-0042").is_ok());
         assert!(staff_ref("").is_err());
         assert!(staff_ref("11010519491231002X").is_err());

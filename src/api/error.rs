@@ -27,7 +27,19 @@ pub enum ApiError {
     #[error("{0}")]
     DeadlineExceeded(String),
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(StoreError),
+}
+
+impl From<StoreError> for ApiError {
+    /// A registrar touching another's record is a refusal the caller must read, not a
+    /// storage failure.
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotOwner(_) => ApiError::PermissionDenied(e.to_string()),
+            StoreError::OverHeadcount { .. } => ApiError::FailedPrecondition(e.to_string()),
+            other => ApiError::Store(other),
+        }
+    }
 }
 
 impl ApiError {

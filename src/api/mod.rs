@@ -13,6 +13,7 @@ mod deadline;
 mod error;
 mod org_service;
 mod oversight_service;
+mod quota;
 mod registry_service;
 mod review_service;
 mod roster_service;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub upload_slots: batch::BatchSlots,
     /// Set when the server begins to stop: open streams end with a status that says so.
     pub stopping: tokio::sync::watch::Sender<bool>,
+    /// PRE_HIRE rows each employer used today (`rules.pre_hire_rows_per_day`).
+    pub pre_hire_quota: quota::PreHireQuota,
     /// Bumped after alerts are committed; `WatchAlerts` streams wake on it and read the store.
     pub alert_bus: tokio::sync::watch::Sender<u64>,
     pub metrics: Arc<crate::metrics::Metrics>,

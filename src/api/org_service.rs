@@ -15,8 +15,6 @@ use crate::proto;
 use crate::proto::organisation_service_server::OrganisationService;
 use crate::store::RevokedCert;
 
-const MAX_REASON_CHARS: usize = 200;
-
 pub struct OrgApi {
     state: Arc<AppState>,
 }
@@ -104,6 +102,47 @@ impl OrgApi {
         Ok(convert::organisation(&org))
     }
 
+    async fn set_headcount(
+        &self,
+        caller: &Caller,
+        entry: &mut NewEntry,
+        req: proto::SetHeadcountRequest,
+    ) -> Result<proto::SetHeadcountResponse, ApiError> {
+        let uscc = crate::identity::Uscc::parse(&req.uscc)?;
+        let uscc = uscc.as_str().to_string();
+        let unit = self
+            .state
+            .orgs
+            .get(&uscc)
+            .filter(|o| o.role == Role::Employer)
+            .filter(|o| caller.org.role == Role::Operator || caller.may_act_for(o))
+            .ok_or_else(|| {
+                ApiError::PermissionDenied(format!(
+                    "{uscc} is not an enrolled employer within this caller's reach"
+                ))
+            })?;
+        entry.employer = unit.uscc.clone();
+        entry.outcome = "SET".into();
+        entry.detail = format!("headcount={}", req.headcount);
+        if !self
+            .state
+            .store
+            .set_headcount(uscc.clone(), req.headcount, entry.clone())
+            .await?
+        {
+            return Err(ApiError::NotFound(format!("no organisation {uscc}")));
+        }
+        Ok(proto::SetHeadcountResponse {
+            uscc,
+            headcount: req.headcount,
+            max_members: self
+                .state
+                .rules
+                .max_members(u64::from(req.headcount))
+                .unwrap_or(0),
+        })
+    }
+
     async fn set_status(
         &self,
         caller: &Caller,
@@ -118,13 +157,7 @@ impl OrgApi {
                 "an operator cannot suspend its own organisation".into(),
             ));
         }
-        let reason = req.reason.trim();
-        if reason.chars().count() > MAX_REASON_CHARS || reason.chars().any(char::is_control) {
-            return Err(ApiError::invalid(
-                "reason",
-                format!("at most {MAX_REASON_CHARS} printable characters"),
-            ));
-        }
+        let reason = convert::note("reason", &req.reason)?;
         entry.employer = uscc.clone();
         entry.outcome = status.label().into();
         entry.detail = format!("reason={reason}");
@@ -261,6 +294,20 @@ impl OrganisationService for OrgApi {
                 request.into_inner(),
                 OrgStatus::Suspended,
             )
+            .await;
+        self.state.finish(entry, result).await
+    }
+
+    async fn set_headcount(
+        &self,
+        request: Request<proto::SetHeadcountRequest>,
+    ) -> Result<Response<proto::SetHeadcountResponse>, Status> {
+        let (caller, mut entry) = self
+            .state
+            .authorize(&request, &Rpc::ORG_SET_HEADCOUNT)
+            .await?;
+        let result = self
+            .set_headcount(&caller, &mut entry, request.into_inner())
             .await;
         self.state.finish(entry, result).await
     }

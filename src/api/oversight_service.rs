@@ -100,12 +100,13 @@ impl OversightApi {
             }
         });
         let idle = deadline::idle_limit(&self.state);
+        let keys = Arc::clone(&self.state);
         // A reader that stops reading ends the walk (and its read transaction, which would
         // otherwise keep the WAL from being checkpointed).
         tokio::spawn(async move {
             while let Some(entry) = read.recv().await {
                 if out
-                    .send_timeout(Ok(record_to_proto(entry)), idle)
+                    .send_timeout(Ok(record_to_proto(&keys.keys, entry)), idle)
                     .await
                     .is_err()
                 {
@@ -293,7 +294,8 @@ fn unit_to_proto(unit: &Organisation, result: UnitResult) -> proto::UnitReport {
     }
 }
 
-fn record_to_proto(entry: Entry) -> proto::AuditRecord {
+/// An entry as it leaves the server: the subject as its pseudonym, never the index key.
+fn record_to_proto(keys: &crate::keys::Keys, entry: Entry) -> proto::AuditRecord {
     let body = entry.body;
     proto::AuditRecord {
         seq: entry.seq,
@@ -302,7 +304,7 @@ fn record_to_proto(entry: Entry) -> proto::AuditRecord {
         role: body.role,
         action: body.action,
         employer: body.employer,
-        subject_hash: body.subject.map(|s| hex::encode(s.0)).unwrap_or_default(),
+        subject_hash: body.subject.map(|s| keys.pseudonym(&s)).unwrap_or_default(),
         purpose: body.purpose,
         scope: body.scope,
         outcome: body.outcome,

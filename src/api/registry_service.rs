@@ -11,7 +11,7 @@ use crate::audit::NewEntry;
 use crate::org::Caller;
 use crate::proto;
 use crate::proto::registry_service_server::RegistryService;
-use crate::registry::{HashedRecord, parse_date, validate_source_ref};
+use crate::registry::{HashedRecord, MAX_SOURCE_REF_LEN, parse_date};
 use crate::store::{ImportOrder, RecordFlag};
 
 /// Rows handed to the writer at a time while an import streams in: each hand-off is a job in a
@@ -33,8 +33,7 @@ impl RegistryApi {
         record: &proto::ImportRecord,
         today: time::Date,
     ) -> Result<HashedRecord, ApiError> {
-        validate_source_ref(record.source_ref.trim())
-            .map_err(|reason| ApiError::invalid("source_ref", reason))?;
+        let source_ref = convert::reference("source_ref", &record.source_ref, MAX_SOURCE_REF_LEN)?;
         let (document, name) = convert::identity("subject", record.subject.as_ref(), today)?;
         let category = convert::category(record.category)?;
         let kind = convert::record_kind(record.kind)?;
@@ -44,7 +43,7 @@ impl RegistryApi {
             return Err(ApiError::invalid("decided_on", "is in the future"));
         }
         Ok(HashedRecord {
-            source_ref: record.source_ref.trim().to_string(),
+            source_ref,
             subject: self.state.keys.subject_key(&document),
             name_tag: self.state.keys.name_tag(&name),
             category,
@@ -141,17 +140,30 @@ impl RegistryApi {
             ..template.clone()
         };
         let (received_n, rejected_n) = (summary.received, summary.rejected);
-        let counts = state
+        let finished = state
             .store
-            .finish_import(import_id, state.now_micros(), template, move |counts| NewEntry {
-                registry_version: counts.registry_version,
-                detail: format!(
-                    "{} received={received_n} created={} updated={} unchanged={} rejected={rejected_n}",
-                    closing.detail, counts.created, counts.updated, counts.unchanged
-                ),
-                ..closing
-            })
-            .await?;
+            .finish_import(
+                import_id.clone(),
+                caller.org.uscc.clone(),
+                state.now_micros(),
+                template,
+                move |counts| NewEntry {
+                    registry_version: counts.registry_version,
+                    detail: format!(
+                        "{} received={received_n} created={} updated={} unchanged={} rejected={rejected_n}",
+                        closing.detail, counts.created, counts.updated, counts.unchanged
+                    ),
+                    ..closing
+                },
+            )
+            .await;
+        let counts = match finished {
+            Ok(counts) => counts,
+            Err(e) => {
+                state.store.discard_import(import_id).await?;
+                return Err(e.into());
+            }
+        };
         summary.created = counts.created;
         summary.updated = counts.updated;
         summary.unchanged = counts.unchanged;
@@ -171,13 +183,12 @@ impl RegistryApi {
 
     async fn set_flag(
         &self,
+        caller: &Caller,
         entry: &mut NewEntry,
         req: proto::RecordRef,
         flag: RecordFlag,
     ) -> Result<proto::RecordChange, ApiError> {
-        let source_ref = req.source_ref.trim().to_string();
-        validate_source_ref(&source_ref)
-            .map_err(|reason| ApiError::invalid("source_ref", reason))?;
+        let source_ref = convert::reference("source_ref", &req.source_ref, MAX_SOURCE_REF_LEN)?;
         let reason = convert::note("reason", &req.reason)?;
         entry.detail = format!("source_ref={source_ref} reason={reason}");
         let changed = self
@@ -186,6 +197,7 @@ impl RegistryApi {
             .set_record_flag(
                 source_ref.clone(),
                 flag,
+                caller.org.uscc.clone(),
                 self.state.now_micros(),
                 entry.clone(),
             )
@@ -197,6 +209,35 @@ impl RegistryApi {
             source_ref,
             changed: change.changed,
             registry_version: change.registry_version,
+        })
+    }
+}
+
+impl RegistryApi {
+    async fn transfer(
+        &self,
+        entry: &mut NewEntry,
+        req: proto::TransferRecordRequest,
+    ) -> Result<proto::RecordChange, ApiError> {
+        let state = &self.state;
+        let source_ref = convert::reference("source_ref", &req.source_ref, MAX_SOURCE_REF_LEN)?;
+        let new_owner = req.new_owner.trim();
+        state
+            .orgs
+            .get(new_owner)
+            .filter(|o| o.role == crate::org::Role::Registrar)
+            .ok_or_else(|| ApiError::invalid("new_owner", "is not an enrolled registrar"))?;
+        let reason = convert::note("reason", &req.reason)?;
+        entry.detail = format!("source_ref={source_ref} reason={reason}");
+        let version = state
+            .store
+            .transfer_record(source_ref.clone(), new_owner.to_string(), entry.clone())
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no record with source_ref {source_ref}")))?;
+        Ok(proto::RecordChange {
+            source_ref,
+            changed: true,
+            registry_version: version,
         })
     }
 }
@@ -228,12 +269,17 @@ impl RegistryService for RegistryApi {
         &self,
         request: Request<proto::RecordRef>,
     ) -> Result<Response<proto::RecordChange>, Status> {
-        let (_caller, mut entry) = self
+        let (caller, mut entry) = self
             .state
             .authorize(&request, &Rpc::REGISTRY_REVOKE)
             .await?;
         let result = self
-            .set_flag(&mut entry, request.into_inner(), RecordFlag::Revoked)
+            .set_flag(
+                &caller,
+                &mut entry,
+                request.into_inner(),
+                RecordFlag::Revoked,
+            )
             .await;
         self.state.finish(entry, result).await
     }
@@ -242,9 +288,14 @@ impl RegistryService for RegistryApi {
         &self,
         request: Request<proto::RecordRef>,
     ) -> Result<Response<proto::RecordChange>, Status> {
-        let (_caller, mut entry) = self.state.authorize(&request, &Rpc::REGISTRY_SEAL).await?;
+        let (caller, mut entry) = self.state.authorize(&request, &Rpc::REGISTRY_SEAL).await?;
         let result = self
-            .set_flag(&mut entry, request.into_inner(), RecordFlag::Sealed)
+            .set_flag(
+                &caller,
+                &mut entry,
+                request.into_inner(),
+                RecordFlag::Sealed,
+            )
             .await;
         self.state.finish(entry, result).await
     }
@@ -253,13 +304,30 @@ impl RegistryService for RegistryApi {
         &self,
         request: Request<proto::RecordRef>,
     ) -> Result<Response<proto::RecordChange>, Status> {
-        let (_caller, mut entry) = self
+        let (caller, mut entry) = self
             .state
             .authorize(&request, &Rpc::REGISTRY_REINSTATE)
             .await?;
         let result = self
-            .set_flag(&mut entry, request.into_inner(), RecordFlag::Reinstated)
+            .set_flag(
+                &caller,
+                &mut entry,
+                request.into_inner(),
+                RecordFlag::Reinstated,
+            )
             .await;
+        self.state.finish(entry, result).await
+    }
+
+    async fn transfer_record(
+        &self,
+        request: Request<proto::TransferRecordRequest>,
+    ) -> Result<Response<proto::RecordChange>, Status> {
+        let (_caller, mut entry) = self
+            .state
+            .authorize(&request, &Rpc::REGISTRY_TRANSFER)
+            .await?;
+        let result = self.transfer(&mut entry, request.into_inner()).await;
         self.state.finish(entry, result).await
     }
 }

@@ -17,7 +17,7 @@ use crate::org::Caller;
 use crate::proto;
 use crate::proto::roster_service_server::RosterService;
 use crate::roster::{RosterChange, date_text, member_dates, recheck_due};
-use crate::store::{Member, StagedMember};
+use crate::store::{CheckRecord, Member, StagedMember};
 
 /// Rows handed to the writer at a time while an upload streams in.
 const STAGE_BATCH: usize = 2_000;
@@ -193,16 +193,39 @@ impl RosterApi {
         }
         let closing = entry.clone();
         let (received, rejected) = (summary.received, summary.rejected);
+        let max_members = state
+            .rules
+            .max_members(state.store.headcount(employer.clone()).await?);
+        let unvetted = if change == RosterChange::Departures {
+            0
+        } else {
+            state
+                .store
+                .unvetted_additions(upload.to_string(), employer.clone())
+                .await?
+        };
+        let granted = state
+            .pre_hire_quota
+            .take(state, &employer, unvetted)
+            .await?;
+        if granted < unvetted {
+            state.pre_hire_quota.give_back(&employer, granted)?;
+            return Err(ApiError::ResourceExhausted(format!(
+                "{unvetted} new members were never checked PRE_HIRE by this employer and count against its daily quota: {}",
+                super::quota::spent(state, &employer)
+            )));
+        }
         let how = crate::store::Application {
             change,
             today: state.today_text(),
             at_micros: state.now_micros(),
             partial,
             rejected_before: rejected,
+            max_members,
         };
-        let counts = state
+        let applied = state
             .store
-            .apply_roster(upload.to_string(), employer, how, move |c| NewEntry {
+            .apply_roster(upload.to_string(), employer.clone(), how, move |c| NewEntry {
                     outcome: if c.applied { "APPLIED" } else { "NOT_APPLIED" }.into(),
                     detail: format!(
                         "{} received={received} added={} updated={} unchanged={} departed={} rejected={} current={}",
@@ -216,7 +239,19 @@ impl RosterApi {
                     ),
                     ..closing
             })
-            .await?;
+            .await;
+        let counts = match applied {
+            // Nothing applied (a rejected row without a partial apply): the quota is not spent.
+            Ok(counts) if !counts.applied => {
+                state.pre_hire_quota.give_back(&employer, granted)?;
+                counts
+            }
+            Ok(counts) => counts,
+            Err(e) => {
+                state.pre_hire_quota.give_back(&employer, granted)?;
+                return Err(e.into());
+            }
+        };
         summary.applied = counts.applied;
         summary.added = counts.added;
         summary.updated = counts.updated;
@@ -476,24 +511,30 @@ async fn recheck_members(
             .lookup_many(members.iter().map(|m| m.subject).collect())
             .await?;
         let at_micros = state.now_micros();
-        let checks: Vec<NewEntry> = members
+        let checks: Vec<CheckRecord> = members
             .iter()
             .zip(&found)
-            .map(|(member, candidates)| NewEntry {
-                at_micros,
-                subject: Some(member.subject),
-                outcome: decide(scope, member.name_tag, candidates).label().into(),
-                check_id: uuid::Uuid::now_v7().to_string(),
-                registry_version,
-                detail: format!("staff_ref={}", member.staff_ref),
-                ..template.clone()
+            .map(|(member, candidates)| {
+                let decision = decide(scope, member.name_tag, candidates);
+                CheckRecord {
+                    entry: NewEntry {
+                        at_micros,
+                        subject: Some(member.subject),
+                        outcome: decision.outcome.label().into(),
+                        check_id: uuid::Uuid::now_v7().to_string(),
+                        registry_version,
+                        detail: format!("staff_ref={}", member.staff_ref),
+                        ..template.clone()
+                    },
+                    name_mismatch: decision.name_mismatch,
+                }
             })
             .collect();
         let recorded = state.store.record_checks(checks).await?;
         state
             .metrics
             .checked(crate::metrics::CheckKind::Recheck, recorded.len() as u64);
-        for (member, (entry, review)) in members.into_iter().zip(recorded) {
+        for (member, entry) in members.into_iter().zip(recorded) {
             let outcome = Outcome::parse(&entry.body.outcome).unwrap_or(Outcome::NoRecord);
             summary.members += 1;
             match outcome {
@@ -508,7 +549,7 @@ async fn recheck_members(
                     check_id: entry.body.check_id,
                     checked_at: Some(convert::timestamp_micros(entry.body.at_micros)),
                     registry_version,
-                    review_id: review.unwrap_or_default(),
+                    review_id: 0,
                 })),
             };
             deadline::send(

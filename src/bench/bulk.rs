@@ -154,7 +154,7 @@ pub async fn in_process(
             .iter()
             .zip(&found)
             .filter(|(tag, candidates)| {
-                decide(Scope::Art62, **tag, candidates) == Outcome::RecordFound
+                decide(Scope::Art62, **tag, candidates).outcome == Outcome::RecordFound
             })
             .count() as u64;
     }

@@ -56,11 +56,21 @@ pub async fn run(connect: &ConnectArgs, args: BatchArgs, json: bool) -> Result<u
     let batch_id = if args.resume {
         std::fs::read_to_string(&batch_file)
             .map_err(|e| CliError::io(&batch_file, format!("{e}; nothing to resume")))?
+            .lines()
+            .next()
+            .unwrap_or_default()
             .trim()
             .to_string()
     } else {
-        let id = format!("{}-{}", stem(&args.file), uuid::Uuid::now_v7().simple());
-        std::fs::write(&batch_file, &id).map_err(|e| CliError::io(&batch_file, e))?;
+        // A random id: a file name can carry an identity number, and the batch id is audited
+        // for ever. The file name stays here, in the local sidecar, for the user.
+        // A random UUID can hold a long run of decimal digits: draw again until the server's
+        // free-text guard accepts it.
+        let id = std::iter::repeat_with(|| uuid::Uuid::new_v4().to_string())
+            .find(|id| crate::text::reference(id, crate::text::MAX_REF_LEN).is_ok())
+            .unwrap_or_default();
+        std::fs::write(&batch_file, format!("{id}\n{}\n", args.file.display()))
+            .map_err(|e| CliError::io(&batch_file, e))?;
         id
     };
 
@@ -384,20 +394,4 @@ fn sidecar(out: &Path) -> PathBuf {
         .unwrap_or_default();
     name.push(".batch-id");
     out.with_file_name(name)
-}
-
-fn stem(file: &Path) -> String {
-    let stem: String = file
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default()
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-        .take(24)
-        .collect();
-    if stem.is_empty() {
-        "batch".into()
-    } else {
-        stem
-    }
 }

@@ -32,6 +32,10 @@ pub enum OrgCommand {
         /// USCC of the supervising bureau.
         #[arg(long, default_value = "")]
         bureau: String,
+        /// For employers: the staff it employs; its roster may not grow past it (plus the
+        /// server's margin).
+        #[arg(long)]
+        headcount: Option<u32>,
     },
     /// Enrol every organisation in a file with the header of `safehire gen orgs` (operator; a
     /// bureau for the employers it supervises). Exit 10 when some rows were rejected.
@@ -68,6 +72,7 @@ pub async fn run(connect: &ConnectArgs, cmd: OrgCommand, json: bool) -> Result<u
             region,
             industry,
             bureau,
+            headcount,
         } => {
             let role = Role::parse(&role).ok_or_else(|| {
                 CliError::usage(format!("--role {role}: one of {}", Role::slugs()))
@@ -91,6 +96,14 @@ pub async fn run(connect: &ConnectArgs, cmd: OrgCommand, json: bool) -> Result<u
                 })
                 .await?
                 .into_inner();
+            if let Some(headcount) = headcount {
+                client
+                    .set_headcount(proto::SetHeadcountRequest {
+                        uscc: org.uscc.clone(),
+                        headcount,
+                    })
+                    .await?;
+            }
             print_orgs(&[org], json);
         }
         OrgCommand::Import(args) => return org_import::run(&mut client, args, json).await,

@@ -4,11 +4,11 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::StoreError;
-use super::audit_sql::{from_i64, to_i64};
+use super::audit_sql::{blob32, from_i64, to_i64};
 use super::reviews;
 use super::writer::WriteCtx;
 use crate::audit::NewEntry;
-use crate::keys::SubjectKey;
+use crate::keys::{NameTag, SubjectKey};
 use crate::roster::{AlertAction, ReviewReason};
 
 /// An alert as stored, without its subject (which never leaves the server).
@@ -23,6 +23,8 @@ pub struct AlertRow {
     pub acknowledged_at: Option<i64>,
     pub acknowledged_by: String,
     pub review_id: Option<u64>,
+    /// The check a registrar's confirmation of a name mismatch turned into this alert.
+    pub check_id: String,
 }
 
 /// Whose alerts a caller sees.
@@ -32,63 +34,144 @@ pub enum AlertViewer {
     Bureau(String),
 }
 
-/// Raises one alert per employer that has `subject` on its current roster on `today`
-/// (YYYY-MM-DD), each audited with a copy of `audit`. Returns the new alerts' ids.
+/// Raises one alert per employer that has `subject` under the record's name (`name_tag`) on
+/// its current roster on `today` (YYYY-MM-DD), each audited with a copy of `audit`. A member
+/// with the document but another name gets no alert — else a roster of arbitrary documents
+/// would monitor strangers — but a hidden registrar review, as a mismatched check does.
+/// Returns the new alerts' ids.
 pub fn raise_for_subject(
     ctx: &mut WriteCtx<'_>,
     subject: SubjectKey,
+    name_tag: NameTag,
     registry_version: u64,
     today: &str,
     at_micros: i64,
     audit: &NewEntry,
 ) -> Result<Vec<u64>, StoreError> {
-    let members: Vec<(String, String, Option<String>)> = ctx
+    let members: Vec<(String, String, Option<String>, [u8; 32])> = ctx
         .conn
         .prepare_cached(
-            "SELECT m.employer, m.staff_ref, o.supervising_bureau
+            "SELECT m.employer, m.staff_ref, o.supervising_bureau, m.name_tag
              FROM roster_members m LEFT JOIN organisations o ON o.uscc = m.employer
              WHERE m.subject = ?1 AND (m.departure_date IS NULL OR m.departure_date > ?2)",
         )?
         .query_map(params![subject.0.as_slice(), today], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, blob32(row, 3)?))
         })?
         .collect::<Result<_, _>>()?;
     let mut raised = Vec::with_capacity(members.len());
-    for (employer, staff_ref, bureau) in members {
-        ctx.conn
-            .prepare_cached(
-                "INSERT INTO alerts (employer, bureau, subject, staff_ref, created_at,
-                                     registry_version)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![
-                employer,
-                bureau,
-                subject.0.as_slice(),
-                staff_ref,
+    for (employer, staff_ref, bureau, member_tag) in members {
+        if NameTag(member_tag) != name_tag {
+            reviews::open(
+                ctx,
+                &employer,
+                subject,
+                ReviewReason::NeedsReview,
+                "",
+                None,
                 at_micros,
-                to_i64(registry_version)
-            ])?;
-        let id = from_i64(ctx.conn.last_insert_rowid());
-        ctx.audit(NewEntry {
-            action: "alert.raise".into(),
-            employer: employer.clone(),
-            subject: Some(subject),
-            outcome: "RAISED".into(),
+                audit,
+            )?;
+            continue;
+        }
+        raised.push(insert(
+            ctx,
+            &employer,
+            bureau,
+            subject,
+            &staff_ref,
+            "",
             registry_version,
-            detail: format!(
-                "alert={id} staff_ref={staff_ref} bureau={}",
-                bureau.unwrap_or_default()
-            ),
-            ..audit.clone()
-        })?;
-        raised.push(id);
+            at_micros,
+            audit,
+        )?);
     }
     Ok(raised)
 }
 
+/// Raises the alert a registrar's confirmation of a mismatched check owes `employer` (and its
+/// bureau), naming the check; the staff reference is the member's when the person is on its
+/// roster.
+pub fn raise_for_check(
+    ctx: &mut WriteCtx<'_>,
+    employer: &str,
+    subject: SubjectKey,
+    check_id: &str,
+    at_micros: i64,
+    audit: &NewEntry,
+) -> Result<u64, StoreError> {
+    let bureau: Option<String> = ctx
+        .conn
+        .prepare_cached("SELECT supervising_bureau FROM organisations WHERE uscc = ?1")?
+        .query_row([employer], |row| row.get(0))
+        .optional()?
+        .flatten();
+    let staff_ref: String = ctx
+        .conn
+        .prepare_cached(
+            "SELECT staff_ref FROM roster_members WHERE employer = ?1 AND subject = ?2",
+        )?
+        .query_row(params![employer, subject.0.as_slice()], |row| row.get(0))
+        .optional()?
+        .unwrap_or_default();
+    let version = super::records::registry_version(ctx.conn)?;
+    insert(
+        ctx, employer, bureau, subject, &staff_ref, check_id, version, at_micros, audit,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn insert(
+    ctx: &mut WriteCtx<'_>,
+    employer: &str,
+    bureau: Option<String>,
+    subject: SubjectKey,
+    staff_ref: &str,
+    check_id: &str,
+    registry_version: u64,
+    at_micros: i64,
+    audit: &NewEntry,
+) -> Result<u64, StoreError> {
+    ctx.conn
+        .prepare_cached(
+            "INSERT INTO alerts (employer, bureau, subject, staff_ref, created_at,
+                                 registry_version, check_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![
+            employer,
+            bureau,
+            subject.0.as_slice(),
+            staff_ref,
+            at_micros,
+            to_i64(registry_version),
+            check_id
+        ])?;
+    let id = from_i64(ctx.conn.last_insert_rowid());
+    ctx.audit(NewEntry {
+        action: "alert.raise".into(),
+        employer: employer.to_string(),
+        subject: Some(subject),
+        outcome: "RAISED".into(),
+        registry_version,
+        detail: if check_id.is_empty() {
+            format!(
+                "alert={id} staff_ref={staff_ref} bureau={}",
+                bureau.unwrap_or_default()
+            )
+        } else {
+            format!(
+                "alert={id} staff_ref={staff_ref} bureau={} check={check_id}",
+                bureau.unwrap_or_default()
+            )
+        },
+        ..audit.clone()
+    })?;
+    Ok(id)
+}
+
 const ALERT_COLUMNS: &str = "id, employer, staff_ref, created_at, registry_version, action,
-     acknowledged_at, acknowledged_by, review_id";
+     acknowledged_at, acknowledged_by, review_id, check_id";
 
 fn alert_from_row(row: &Row<'_>) -> Result<AlertRow, rusqlite::Error> {
     Ok(AlertRow {
@@ -103,6 +186,7 @@ fn alert_from_row(row: &Row<'_>) -> Result<AlertRow, rusqlite::Error> {
         acknowledged_at: row.get(6)?,
         acknowledged_by: row.get::<_, Option<String>>(7)?.unwrap_or_default(),
         review_id: row.get::<_, Option<i64>>(8)?.map(from_i64),
+        check_id: row.get(9)?,
     })
 }
 
@@ -148,7 +232,7 @@ pub fn get(conn: &Connection, id: u64) -> Result<Option<(AlertRow, SubjectKey)>,
         .query_row([to_i64(id)], |row| {
             Ok((
                 alert_from_row(row)?,
-                SubjectKey(super::audit_sql::blob32(row, 9)?),
+                SubjectKey(super::audit_sql::blob32(row, 10)?),
             ))
         })
         .optional()?)

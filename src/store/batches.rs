@@ -5,6 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
 use super::audit_sql::{from_i64, to_i64};
+use super::checks::CheckRecord;
 use super::writer::WriteCtx;
 use crate::audit::NewEntry;
 
@@ -75,29 +76,42 @@ pub fn open(
 
 /// One row's answer to record.
 pub enum RowAnswer {
-    Checked(Box<NewEntry>),
-    Refused { field: String, reason: String },
+    Checked(Box<CheckRecord>),
+    /// Refused for a reason the prosecutor must see (a check of someone not on the roster):
+    /// audited with `entry`, and answered with the error.
+    Denied {
+        entry: Box<NewEntry>,
+        field: String,
+        reason: String,
+    },
+    Refused {
+        field: String,
+        reason: String,
+    },
 }
 
-/// Records a chunk's answers: each check's audit entry (and review case) and the row's pointer
-/// to it, in one transaction. Returns, per answer, the review case a check opened.
+/// Records a chunk's answers: each check's audit entry (and hidden review case) and the row's
+/// pointer to it, in one transaction.
 pub fn record(
     ctx: &mut WriteCtx<'_>,
     batch: i64,
     answers: Vec<(u64, RowAnswer)>,
-) -> Result<Vec<Option<u64>>, StoreError> {
-    let mut reviews = Vec::with_capacity(answers.len());
+) -> Result<(), StoreError> {
     for (row, answer) in answers {
         let (seq, field, reason) = match answer {
-            RowAnswer::Checked(entry) => {
-                let (entry, review) = super::checks::record(ctx, *entry)?;
-                reviews.push(review);
+            RowAnswer::Checked(check) => {
+                let entry = super::checks::record(ctx, *check)?;
                 (Some(to_i64(entry.seq)), None, None)
             }
-            RowAnswer::Refused { field, reason } => {
-                reviews.push(None);
-                (None, Some(field), Some(reason))
+            RowAnswer::Denied {
+                entry,
+                field,
+                reason,
+            } => {
+                let entry = ctx.audit(*entry)?;
+                (Some(to_i64(entry.seq)), Some(field), Some(reason))
             }
+            RowAnswer::Refused { field, reason } => (None, Some(field), Some(reason)),
         };
         ctx.conn
             .prepare_cached(
@@ -106,7 +120,7 @@ pub fn record(
             )?
             .execute(params![batch, to_i64(row), seq, field, reason])?;
     }
-    Ok(reviews)
+    Ok(())
 }
 
 /// What was answered for a row, as recorded.
@@ -134,8 +148,13 @@ const RECORDED_SQL: &str = "SELECT b.row, a.outcome, a.check_id, a.at, a.registr
 fn recorded_from_row(row: &rusqlite::Row<'_>) -> Result<(u64, Recorded), rusqlite::Error> {
     let number = from_i64(row.get(0)?);
     let outcome: Option<String> = row.get(1)?;
-    let recorded = match outcome {
-        Some(outcome) => Recorded::Checked {
+    let error_field: Option<String> = row.get(7)?;
+    let recorded = match (outcome, error_field) {
+        (_, Some(field)) => Recorded::Refused {
+            field,
+            reason: row.get::<_, Option<String>>(8)?.unwrap_or_default(),
+        },
+        (Some(outcome), None) => Recorded::Checked {
             outcome,
             check_id: row.get(2)?,
             at_micros: row.get(3)?,
@@ -143,8 +162,8 @@ fn recorded_from_row(row: &rusqlite::Row<'_>) -> Result<(u64, Recorded), rusqlit
             scope: row.get(5)?,
             employer: row.get(6)?,
         },
-        None => Recorded::Refused {
-            field: row.get::<_, Option<String>>(7)?.unwrap_or_default(),
+        (None, None) => Recorded::Refused {
+            field: String::new(),
             reason: row.get::<_, Option<String>>(8)?.unwrap_or_default(),
         },
     };

@@ -1,19 +1,28 @@
-//! Recording a check: its audit entry and, for a NEEDS_REVIEW outcome, the review case it opens,
-//! in the same transaction, so that no held hire is without a case.
+//! Recording a check: its audit entry and, when its document matched a live record under
+//! another name, the hidden review case that mismatch opens, in the same transaction — the same
+//! write path as any check, so that neither the answer nor its timing tells the caller.
 
 use super::StoreError;
 use super::reviews;
 use super::writer::WriteCtx;
 use crate::audit::{Entry, NewEntry};
-use crate::check::Outcome;
+use crate::check::{Outcome, Purpose};
 use crate::roster::ReviewReason;
 
-/// Appends the check's entry; returns it and the review case it opened, if any.
-pub fn record(ctx: &mut WriteCtx<'_>, check: NewEntry) -> Result<(Entry, Option<u64>), StoreError> {
-    let opens_review = check.outcome == Outcome::NeedsReview.label();
-    let entry = ctx.audit(check)?;
-    let review = match (opens_review, entry.body.subject) {
-        (true, Some(subject)) => Some(reviews::open(
+/// A check to record.
+#[derive(Debug, Clone)]
+pub struct CheckRecord {
+    pub entry: NewEntry,
+    /// The document matched a live record under another name: a registrar reviews it; the
+    /// caller was answered NO_RECORD and never learns of the case.
+    pub name_mismatch: bool,
+}
+
+/// Appends the check's entry (and opens its hidden review); returns the entry.
+pub fn record(ctx: &mut WriteCtx<'_>, check: CheckRecord) -> Result<Entry, StoreError> {
+    let entry = ctx.audit(check.entry)?;
+    if let (true, Some(subject)) = (check.name_mismatch, entry.body.subject) {
+        reviews::open(
             ctx,
             &entry.body.employer,
             subject,
@@ -22,8 +31,33 @@ pub fn record(ctx: &mut WriteCtx<'_>, check: NewEntry) -> Result<(Entry, Option<
             None,
             entry.body.at_micros,
             &entry.body,
-        )?),
-        _ => None,
-    };
-    Ok((entry, review))
+        )?;
+    }
+    Ok(entry)
+}
+
+/// PRE_HIRE checks answered for `employer` since `since` (micros): the entries that carry an
+/// answer, not the review cases some of them opened.
+pub fn pre_hire_rows_since(
+    conn: &rusqlite::Connection,
+    employer: &str,
+    since: i64,
+) -> Result<u64, StoreError> {
+    let count: i64 = conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM audit_log
+             WHERE employer = ?1 AND at >= ?2 AND purpose = ?3 AND check_id != ''
+               AND subject IS NOT NULL AND outcome IN (?4, ?5)",
+        )?
+        .query_row(
+            rusqlite::params![
+                employer,
+                since,
+                Purpose::PreHire.label(),
+                Outcome::NoRecord.label(),
+                Outcome::RecordFound.label()
+            ],
+            |row| row.get(0),
+        )?;
+    Ok(super::audit_sql::from_i64(count))
 }

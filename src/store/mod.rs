@@ -26,6 +26,7 @@ pub use alerts::{AlertRow, AlertViewer};
 pub use backup::{BackupSummary, backup_file};
 pub use batches::{BatchState, Recorded, RowAnswer};
 pub use certs::RevokedCert;
+pub use checks::CheckRecord;
 pub use import_order::ImportOrder;
 pub use oversight::AuditFilter;
 pub use records::{FlagChange, ImportCounts, RecordFlag};
@@ -59,6 +60,16 @@ pub enum StoreError {
     NotWritten,
     #[error("the database writer has stopped")]
     WriterGone,
+    /// A roster change would hold more members than its unit's headcount allows.
+    #[error(
+        "the roster would hold {members} members, more than the {max} its unit's enrolled headcount allows; ask the unit's bureau or an operator to correct the headcount"
+    )]
+    OverHeadcount { members: u64, max: u64 },
+    /// A registrar acted on a record that belongs to another registrar organisation.
+    #[error(
+        "record {0} belongs to another registrar; only its owner changes it (an operator can transfer it)"
+    )]
+    NotOwner(String),
     #[error("audit entry {0} does not exist")]
     NoSuchEntry(u64),
     #[error("could not start the database writer: {0}")]
@@ -236,12 +247,9 @@ impl Store {
 
     // ---- checks ----
 
-    /// Records checks durably, each with its audit entry and, for NEEDS_REVIEW, its review
-    /// case. Returns each check's entry and review case, in order.
-    pub async fn record_checks(
-        &self,
-        checks: Vec<NewEntry>,
-    ) -> Result<Vec<(Entry, Option<u64>)>, StoreError> {
+    /// Records checks durably, each with its audit entry and, for a name mismatch, its hidden
+    /// review case. Returns each check's entry, in order.
+    pub async fn record_checks(&self, checks: Vec<CheckRecord>) -> Result<Vec<Entry>, StoreError> {
         self.write(move |ctx| {
             checks
                 .into_iter()
@@ -249,6 +257,16 @@ impl Store {
                 .collect()
         })
         .await
+    }
+
+    /// PRE_HIRE checks answered for `employer` since `since` (micros), for its daily quota.
+    pub async fn pre_hire_rows_since(
+        &self,
+        employer: String,
+        since: i64,
+    ) -> Result<u64, StoreError> {
+        self.read(move |conn| checks::pre_hire_rows_since(conn, &employer, since))
+            .await
     }
 
     // ---- rosters ----
@@ -268,6 +286,7 @@ impl Store {
     }
 
     /// Applies a staged roster upload at once, audited with the entry `summarise` makes.
+    #[allow(clippy::too_many_arguments)]
     pub async fn apply_roster(
         &self,
         upload: String,
@@ -290,6 +309,28 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<Member>, StoreError> {
         self.read(move |conn| rosters::current_members(conn, &employer, &today, after, limit))
+            .await
+    }
+
+    /// Whether each subject is a current member of `employer`'s roster on `today`: only they
+    /// may be checked PERIODIC or RE_VERIFY.
+    pub async fn are_members(
+        &self,
+        employer: String,
+        today: String,
+        subjects: Vec<SubjectKey>,
+    ) -> Result<Vec<bool>, StoreError> {
+        self.read(move |conn| rosters::are_members(conn, &employer, &today, &subjects))
+            .await
+    }
+
+    /// See [`rosters::unvetted_additions`].
+    pub async fn unvetted_additions(
+        &self,
+        upload: String,
+        employer: String,
+    ) -> Result<u64, StoreError> {
+        self.read(move |conn| rosters::unvetted_additions(conn, &upload, &employer))
             .await
     }
 
@@ -491,13 +532,12 @@ impl Store {
         .await
     }
 
-    /// Records a chunk of answered rows durably; returns, per answer, the review case a check
-    /// opened.
+    /// Records a chunk of answered rows durably.
     pub async fn record_batch_rows(
         &self,
         batch: i64,
         answers: Vec<(u64, RowAnswer)>,
-    ) -> Result<Vec<Option<u64>>, StoreError> {
+    ) -> Result<(), StoreError> {
         self.write(move |ctx| batches::record(ctx, batch, answers))
             .await
     }
@@ -529,27 +569,44 @@ impl Store {
 
     /// Publishes a staged import under a new registry version, auditing each change with a
     /// copy of `audit` and closing with the entry `summarise` makes.
+    /// Publishes a staged import made by the registrar `owner`; refused as a whole
+    /// ([`StoreError::NotOwner`]) when it would change another registrar's record.
     pub async fn finish_import(
         &self,
         import_id: String,
+        owner: String,
         at_micros: i64,
         audit: NewEntry,
         summarise: impl FnOnce(&ImportCounts) -> NewEntry + Send + 'static,
     ) -> Result<ImportCounts, StoreError> {
         self.write_alone(move |ctx| {
-            records::finish_import(ctx, &import_id, at_micros, &audit, summarise)
+            records::finish_import(ctx, &import_id, &owner, at_micros, &audit, summarise)
         })
         .await
     }
 
+    /// Sets a flag on a record of the registrar `owner`.
     pub async fn set_record_flag(
         &self,
         source_ref: String,
         flag: RecordFlag,
+        owner: String,
         at_micros: i64,
         audit: NewEntry,
     ) -> Result<Option<FlagChange>, StoreError> {
-        self.write(move |ctx| records::set_flag(ctx, &source_ref, flag, at_micros, audit))
+        self.write(move |ctx| records::set_flag(ctx, &source_ref, flag, &owner, at_micros, audit))
+            .await
+    }
+
+    /// Gives a record to another registrar organisation (an operator's act); `None` when there
+    /// is no such record.
+    pub async fn transfer_record(
+        &self,
+        source_ref: String,
+        new_owner: String,
+        audit: NewEntry,
+    ) -> Result<Option<u64>, StoreError> {
+        self.write(move |ctx| records::transfer(ctx, &source_ref, &new_owner, audit))
             .await
     }
 
@@ -597,6 +654,32 @@ impl Store {
             Ok(added)
         })
         .await
+    }
+
+    /// Sets an organisation's enrolled headcount, audited; `false` when there is no such
+    /// organisation.
+    pub async fn set_headcount(
+        &self,
+        uscc: String,
+        headcount: u32,
+        audit: NewEntry,
+    ) -> Result<bool, StoreError> {
+        self.write(move |ctx| {
+            let found = orgs::set_headcount(ctx.conn, &uscc, headcount)?;
+            let outcome = if found {
+                audit.outcome.clone()
+            } else {
+                "NOT_FOUND".into()
+            };
+            ctx.audit(NewEntry { outcome, ..audit })?;
+            Ok(found)
+        })
+        .await
+    }
+
+    /// An organisation's enrolled headcount (0: not set).
+    pub async fn headcount(&self, uscc: String) -> Result<u64, StoreError> {
+        self.read(move |conn| orgs::headcount(conn, &uscc)).await
     }
 
     pub async fn set_org_status(

@@ -76,3 +76,20 @@ pub fn set_status(
         .execute(params![uscc, status.code(), at_micros])?;
     get(conn, uscc)
 }
+
+/// Sets the enrolled headcount; `false` when there is no such organisation.
+pub fn set_headcount(conn: &Connection, uscc: &str, headcount: u32) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("UPDATE organisations SET headcount = ?2 WHERE uscc = ?1")?
+        .execute(params![uscc, headcount])?
+        == 1)
+}
+
+/// The enrolled headcount (0: not set, or no such organisation).
+pub fn headcount(conn: &Connection, uscc: &str) -> Result<u64, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT headcount FROM organisations WHERE uscc = ?1")?
+        .query_row([uscc], |row| row.get::<_, i64>(0))
+        .optional()?
+        .map_or(0, super::audit_sql::from_i64))
+}

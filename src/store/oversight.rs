@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use super::StoreError;
 use super::audit_sql::{blob32, from_i64, to_i64};
 use crate::audit::{Entry, Head};
-use crate::check::Outcome;
+use crate::check::{Outcome, Purpose};
 use crate::keys::SubjectKey;
 use crate::oversight::{AlertFact, CheckFact, MemberFact, UnitFacts};
 use crate::registry::parse_date;
@@ -42,11 +42,13 @@ pub fn unit_facts(conn: &Connection, employer: &str, as_of: i64) -> Result<UnitF
     // Each member's dates as they stood at `as_of`: the current row if its dates were already
     // in effect then, else the earlier version that was.
     let mut members = conn.prepare_cached(
-        "SELECT subject, hire_date, departure_date FROM roster_members
+        "SELECT subject, hire_date, departure_date, declared_at FROM roster_members
          WHERE employer = ?1 AND declared_at <= ?2 AND dates_from <= ?2
          UNION ALL
-         SELECT subject, hire_date, departure_date FROM roster_member_versions
-         WHERE employer = ?1 AND valid_to > ?2 AND valid_from <= ?2",
+         SELECT v.subject, v.hire_date, v.departure_date, m.declared_at
+         FROM roster_member_versions v
+         JOIN roster_members m ON m.employer = v.employer AND m.subject = v.subject
+         WHERE v.employer = ?1 AND v.valid_to > ?2 AND v.valid_from <= ?2",
     )?;
     let mut rows = members.query(params![employer, as_of])?;
     while let Some(row) = rows.next()? {
@@ -59,6 +61,7 @@ pub fn unit_facts(conn: &Connection, employer: &str, as_of: i64) -> Result<UnitF
             subject: SubjectKey(blob32(row, 0)?),
             hire_date,
             departure_date: departure.and_then(|d| parse_date("departure_date", &d).ok()),
+            declared_at_micros: row.get(3)?,
         });
     }
     let mut alerts = conn.prepare_cached(
@@ -77,6 +80,22 @@ pub fn unit_facts(conn: &Connection, employer: &str, as_of: i64) -> Result<UnitF
                 .and(row.get::<_, Option<i32>>(3)?)
                 .and_then(AlertAction::from_code),
         });
+    }
+    // PERIODIC and RE_VERIFY checks refused because the person was not on the roster: the
+    // prosecutor counts them with the people checked who were never staff.
+    let mut refused = conn.prepare_cached(
+        "SELECT subject FROM audit_log
+         WHERE employer = ?1 AND at <= ?2 AND outcome = 'FAILED_PRECONDITION'
+           AND subject IS NOT NULL AND purpose IN (?3, ?4)",
+    )?;
+    let mut rows = refused.query(params![
+        employer,
+        as_of,
+        Purpose::Periodic.label(),
+        Purpose::ReVerify.label()
+    ])?;
+    while let Some(row) = rows.next()? {
+        facts.refused_not_staff.push(SubjectKey(blob32(row, 0)?));
     }
     let mut cleared = conn.prepare_cached(
         "SELECT subject FROM reviews

@@ -123,6 +123,7 @@ pub struct ImportCounts {
 pub fn finish_import(
     ctx: &mut WriteCtx<'_>,
     import_id: &str,
+    owner: &str,
     at_micros: i64,
     audit: &NewEntry,
     summarise: impl FnOnce(&ImportCounts) -> NewEntry,
@@ -155,9 +156,10 @@ pub fn finish_import(
             sealed: row.get(6)?,
             revoked: false,
         };
-        let (effect, newly_applies) = upsert(conn, &source_ref, &record, version, at_micros)?;
+        let (effect, newly_applies) =
+            upsert(conn, &source_ref, &record, owner, version, at_micros)?;
         if newly_applies && any_roster && ever_on_a_roster(conn, &record.subject)? {
-            applies_anew.push(SubjectKey(record.subject));
+            applies_anew.push((SubjectKey(record.subject), NameTag(record.name_tag)));
         }
         match effect {
             ImportEffect::Created => counts.created += 1,
@@ -191,9 +193,10 @@ pub fn finish_import(
         // version its answers already name.
         counts.registry_version = unbump_version(ctx.conn)?;
     }
-    for subject in applies_anew {
-        let raised =
-            super::alerts::raise_for_subject(ctx, subject, version, &today, at_micros, audit)?;
+    for (subject, name_tag) in applies_anew {
+        let raised = super::alerts::raise_for_subject(
+            ctx, subject, name_tag, version, &today, at_micros, audit,
+        )?;
         counts.alerts_raised += raised.len() as u64;
     }
     ctx.audit(summarise(&counts))?;
@@ -244,14 +247,15 @@ fn upsert(
     conn: &Connection,
     source_ref: &str,
     r: &HashedRowBytes,
+    owner: &str,
     version: u64,
     at_micros: i64,
 ) -> Result<(ImportEffect, bool), StoreError> {
     let inserted = conn
         .prepare_cached(
             "INSERT INTO records (source_ref, subject, name_tag, category, kind, decided_on,
-                                  sealed, revoked, version, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?9)
+                                  sealed, revoked, version, updated_at, owner)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?9, ?10)
              ON CONFLICT (source_ref) DO NOTHING",
         )?
         .execute(params![
@@ -264,26 +268,34 @@ fn upsert(
             r.sealed,
             to_i64(version),
             at_micros,
+            owner,
         ])?;
     if inserted == 1 {
         return Ok((ImportEffect::Created, !r.sealed));
     }
     let old = conn
         .prepare_cached(
-            "SELECT subject, name_tag, category, kind, decided_on, sealed, revoked
+            "SELECT subject, name_tag, category, kind, decided_on, sealed, revoked, owner
              FROM records WHERE source_ref = ?1",
         )?
         .query_row([source_ref], |row| {
-            Ok(HashedRowBytes {
-                subject: blob32(row, 0)?,
-                name_tag: blob32(row, 1)?,
-                category: row.get(2)?,
-                kind: row.get(3)?,
-                decided_on: row.get(4)?,
-                sealed: row.get(5)?,
-                revoked: row.get(6)?,
-            })
+            Ok((
+                HashedRowBytes {
+                    subject: blob32(row, 0)?,
+                    name_tag: blob32(row, 1)?,
+                    category: row.get(2)?,
+                    kind: row.get(3)?,
+                    decided_on: row.get(4)?,
+                    sealed: row.get(5)?,
+                    revoked: row.get(6)?,
+                },
+                row.get::<_, Option<String>>(7)?,
+            ))
         })?;
+    let (old, old_owner) = old;
+    if old_owner.as_deref() != Some(owner) {
+        return Err(StoreError::NotOwner(source_ref.to_string()));
+    }
     if old.subject == r.subject
         && old.name_tag == r.name_tag
         && old.category == r.category
@@ -347,6 +359,7 @@ pub fn set_flag(
     ctx: &mut WriteCtx<'_>,
     source_ref: &str,
     flag: RecordFlag,
+    owner: &str,
     at_micros: i64,
     audit: NewEntry,
 ) -> Result<Option<FlagChange>, StoreError> {
@@ -354,19 +367,24 @@ pub fn set_flag(
     let current = ctx
         .conn
         .prepare_cached(&format!(
-            "SELECT {column}, subject, sealed FROM records WHERE source_ref = ?1"
+            "SELECT {column}, subject, sealed, name_tag, owner FROM records WHERE source_ref = ?1"
         ))?
         .query_row([source_ref], |row| {
             Ok((
                 row.get::<_, bool>(0)?,
                 blob32(row, 1)?,
                 row.get::<_, bool>(2)?,
+                NameTag(blob32(row, 3)?),
+                row.get::<_, Option<String>>(4)?,
             ))
         })
         .optional()?;
-    let Some((was, subject, sealed)) = current else {
+    let Some((was, subject, sealed, name_tag, current_owner)) = current else {
         return Ok(None);
     };
+    if current_owner.as_deref() != Some(owner) {
+        return Err(StoreError::NotOwner(source_ref.to_string()));
+    }
     let subject = SubjectKey(subject);
     let changed = was != value;
     let version = if changed {
@@ -390,8 +408,10 @@ pub fn set_flag(
         let today = crate::roster::date_text(crate::clock::calendar_date(
             crate::clock::from_micros(at_micros),
         ));
-        super::alerts::raise_for_subject(ctx, subject, version, &today, at_micros, &audit)?.len()
-            as u64
+        super::alerts::raise_for_subject(
+            ctx, subject, name_tag, version, &today, at_micros, &audit,
+        )?
+        .len() as u64
     } else {
         0
     };
@@ -400,4 +420,40 @@ pub fn set_flag(
         registry_version: version,
         alerts_raised,
     }))
+}
+
+/// Gives the record `source_ref` to `new_owner`, audited with the old owner; returns the
+/// registry version, or `None` when there is no such record.
+pub fn transfer(
+    ctx: &mut WriteCtx<'_>,
+    source_ref: &str,
+    new_owner: &str,
+    audit: NewEntry,
+) -> Result<Option<u64>, StoreError> {
+    let current = ctx
+        .conn
+        .prepare_cached("SELECT subject, owner FROM records WHERE source_ref = ?1")?
+        .query_row([source_ref], |row| {
+            Ok((blob32(row, 0)?, row.get::<_, Option<String>>(1)?))
+        })
+        .optional()?;
+    let Some((subject, old_owner)) = current else {
+        return Ok(None);
+    };
+    ctx.conn
+        .prepare_cached("UPDATE records SET owner = ?2 WHERE source_ref = ?1")?
+        .execute(params![source_ref, new_owner])?;
+    let version = registry_version(ctx.conn)?;
+    ctx.audit(NewEntry {
+        subject: Some(SubjectKey(subject)),
+        outcome: "TRANSFERRED".into(),
+        registry_version: version,
+        detail: format!(
+            "{} from={} to={new_owner}",
+            audit.detail,
+            old_owner.unwrap_or_default()
+        ),
+        ..audit
+    })?;
+    Ok(Some(version))
 }

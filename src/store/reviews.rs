@@ -108,9 +108,12 @@ pub fn list(
 ) -> Result<Vec<ReviewRow>, StoreError> {
     let (scope, who) = match viewer {
         ReviewViewer::Registrar => ("?1 = ?1", String::new()),
-        ReviewViewer::Employer(uscc) => ("r.employer = ?1", uscc.clone()),
+        // A name mismatch's case is the registrar's alone: seeing it would tell the employer
+        // that a record exists under the document it sent.
+        ReviewViewer::Employer(uscc) => ("r.employer = ?1 AND r.reason != 1", uscc.clone()),
         ReviewViewer::Bureau(uscc) => (
-            "r.employer IN (SELECT uscc FROM organisations WHERE supervising_bureau = ?1)",
+            "r.employer IN (SELECT uscc FROM organisations WHERE supervising_bureau = ?1)
+             AND r.reason != 1",
             uscc.clone(),
         ),
     };
@@ -182,14 +185,28 @@ pub fn resolve(
              WHERE id = ?1",
         )?
         .execute(params![to_i64(id), resolution.code(), at_micros, by, note])?;
-    ctx.audit(NewEntry {
+    let entry = NewEntry {
         employer: review.employer.clone(),
         subject: Some(subject),
         outcome: resolution.label().into(),
         check_id: review.check_id.clone(),
         detail: format!("review={id}"),
         ..audit
-    })?;
+    };
+    ctx.audit(entry.clone())?;
+    // A registrar who confirms that a mismatched name is the same person (a legal name
+    // change) tells the employer and its bureau now, naming the check.
+    if review.reason == Some(ReviewReason::NeedsReview) && resolution == ReviewResolution::Confirmed
+    {
+        super::alerts::raise_for_check(
+            ctx,
+            &review.employer,
+            subject,
+            &review.check_id,
+            at_micros,
+            &entry,
+        )?;
+    }
     Ok(get(ctx.conn, id)?.map(|(review, _)| (review, true)))
 }
 

@@ -99,6 +99,8 @@ pub struct Application {
     pub partial: bool,
     /// Rows the caller already rejected before staging (bad identities, dates, duplicates).
     pub rejected_before: u64,
+    /// The most current members the roster may hold (its unit's headcount and margin).
+    pub max_members: Option<u64>,
 }
 
 /// Applies a staged upload to `employer`'s roster at once and audits it with one entry made by
@@ -177,6 +179,15 @@ pub fn apply(
     }
     discard(conn, upload)?;
     counts.current_members = current_count(conn, employer, today)?;
+    // Checked inside the transaction: refused, the change leaves the roster as it was.
+    if let Some(max) = how.max_members
+        && counts.current_members > max
+    {
+        return Err(StoreError::OverHeadcount {
+            members: counts.current_members,
+            max,
+        });
+    }
     ctx.audit(summarise(&counts))?;
     Ok(counts)
 }
@@ -360,6 +371,62 @@ pub fn current_members(
         )?
         .collect::<Result<_, _>>()?;
     Ok(rows)
+}
+
+/// Whether each of `subjects` is a current member of `employer`'s roster on `today`.
+pub fn are_members(
+    conn: &Connection,
+    employer: &str,
+    today: &str,
+    subjects: &[SubjectKey],
+) -> Result<Vec<bool>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM roster_members
+                        WHERE employer = ?1 AND subject = ?2
+                          AND (departure_date IS NULL OR departure_date > ?3))",
+    )?;
+    subjects
+        .iter()
+        .map(|s| Ok(stmt.query_row(params![employer, s.0.as_slice(), today], |row| row.get(0))?))
+        .collect()
+}
+
+/// Members of a staged upload who would join `employer`'s roster for the first time without
+/// a PRE_HIRE check by it: after the first declaration they count against its PRE_HIRE
+/// quota, so that a roster cannot launder checks of strangers. Zero before the first
+/// declaration (existing staff are not held back).
+pub fn unvetted_additions(
+    conn: &Connection,
+    upload: &str,
+    employer: &str,
+) -> Result<u64, StoreError> {
+    let declared: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM rosters WHERE employer = ?1)")?
+        .query_row([employer], |row| row.get(0))?;
+    if !declared {
+        return Ok(0);
+    }
+    let count: i64 = conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM roster_staging s
+             WHERE s.upload = ?1
+               AND NOT EXISTS (SELECT 1 FROM roster_members m
+                               WHERE m.employer = ?2 AND m.subject = s.subject)
+               AND NOT EXISTS (SELECT 1 FROM audit_log a
+                               WHERE a.subject = s.subject AND a.employer = ?2
+                                 AND a.purpose = ?3 AND a.outcome IN (?4, ?5))",
+        )?
+        .query_row(
+            params![
+                upload,
+                employer,
+                crate::check::Purpose::PreHire.label(),
+                crate::check::Outcome::NoRecord.label(),
+                crate::check::Outcome::RecordFound.label()
+            ],
+            |row| row.get(0),
+        )?;
+    Ok(super::audit_sql::from_i64(count))
 }
 
 pub fn facts(conn: &Connection, employer: &str, today: &str) -> Result<RosterFacts, StoreError> {

@@ -224,6 +224,24 @@ const MIGRATIONS: &[&str] = &[
         WHERE employer = NEW.employer AND subject = NEW.subject;
     END;
     ",
+    // issue 16: the check a registrar's confirmation of a name mismatch turned into an alert.
+    "
+    ALTER TABLE alerts ADD COLUMN check_id TEXT NOT NULL DEFAULT '';
+    ",
+    // issue 16: the registrar organisation a record belongs to, from the audit entry of its
+    // creation (NULL when none is on record: only an operator's transfer then gives it one).
+    "
+    ALTER TABLE records ADD COLUMN owner TEXT;
+    UPDATE records SET owner = (
+        SELECT a.caller FROM audit_log a
+        WHERE a.subject = records.subject AND a.action = 'RegistryService.Import'
+          AND a.outcome = 'CREATED' AND a.detail = 'source_ref=' || records.source_ref
+        ORDER BY a.seq LIMIT 1);
+    ",
+    // issue 16: the headcount a unit was enrolled with, which bounds its roster (0: not set).
+    "
+    ALTER TABLE organisations ADD COLUMN headcount INTEGER NOT NULL DEFAULT 0;
+    ",
 ];
 
 /// Brings the schema up to date; refuses a database written by a newer safehire.

@@ -27,7 +27,7 @@ async fn check_with(server: &TestServer, pair: PemPair, seed: u64) -> Result<(),
         .await
         .map_err(|e| e.to_string())?;
     proto::check_service_client::CheckServiceClient::new(channel)
-        .check(check_request(&p[0].0, &p[0].1, Purpose::Periodic))
+        .check(check_request(&p[0].0, &p[0].1, Purpose::PreHire))
         .await
         .map(|_| ())
         .map_err(|s| s.to_string())
@@ -85,7 +85,7 @@ async fn no_certificate_is_refused_and_audited() {
         .expect("TLS without a client certificate connects");
     let p = people(21, 1);
     let status = proto::check_service_client::CheckServiceClient::new(channel)
-        .check(check_request(&p[0].0, &p[0].1, Purpose::Periodic))
+        .check(check_request(&p[0].0, &p[0].1, Purpose::PreHire))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
@@ -195,7 +195,7 @@ async fn unknown_and_suspended_organisations_are_refused() {
         .await
         .unwrap();
     let status = proto::check_service_client::CheckServiceClient::new(channel)
-        .check(check_request(&p[0].0, &p[0].1, Purpose::Periodic))
+        .check(check_request(&p[0].0, &p[0].1, Purpose::PreHire))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
@@ -215,7 +215,7 @@ async fn unknown_and_suspended_organisations_are_refused() {
     assert_eq!(suspended.status(), proto::OrgStatus::Suspended);
     let mut checks = server.checks(Role::Employer).await;
     let status = checks
-        .check(check_request(&p[0].0, &p[0].1, Purpose::Periodic))
+        .check(check_request(&p[0].0, &p[0].1, Purpose::PreHire))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
@@ -229,7 +229,7 @@ async fn unknown_and_suspended_organisations_are_refused() {
         .unwrap();
     assert!(
         checks
-            .check(check_request(&p[0].0, &p[0].1, Purpose::Periodic))
+            .check(check_request(&p[0].0, &p[0].1, Purpose::PreHire))
             .await
             .is_ok()
     );

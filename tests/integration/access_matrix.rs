@@ -49,6 +49,14 @@ async fn call(channel: Channel, rpc: &str) -> Code {
             .reinstate(proto::RecordRef::default())
             .await
             .map(drop),
+        "OrganisationService.SetHeadcount" => Orgs::new(ch)
+            .set_headcount(proto::SetHeadcountRequest::default())
+            .await
+            .map(drop),
+        "RegistryService.TransferRecord" => Registry::new(ch)
+            .transfer_record(proto::TransferRecordRequest::default())
+            .await
+            .map(drop),
         "RosterService.ReplaceRoster" => Rosters::new(ch).replace_roster(none()).await.map(drop),
         "RosterService.RecordHires" => Rosters::new(ch).record_hires(none()).await.map(drop),
         "RosterService.RecordDepartures" => {

@@ -18,7 +18,7 @@ async fn editing_one_row_breaks_verification_at_that_row() {
         server
             .checks(Role::Employer)
             .await
-            .check(check_request(id, name, Purpose::Periodic))
+            .check(check_request(id, name, Purpose::PreHire))
             .await
             .unwrap();
     }
@@ -100,7 +100,7 @@ async fn deleting_a_row_is_detected() {
         server
             .checks(Role::Employer)
             .await
-            .check(check_request(id, name, Purpose::Periodic))
+            .check(check_request(id, name, Purpose::PreHire))
             .await
             .unwrap();
     }
@@ -128,7 +128,7 @@ async fn the_chain_continues_across_restarts_and_the_head_moves() {
     server
         .checks(Role::Employer)
         .await
-        .check(check_request(&p[0].0, &p[0].1, Purpose::Periodic))
+        .check(check_request(&p[0].0, &p[0].1, Purpose::PreHire))
         .await
         .unwrap();
     let second = audit
@@ -142,7 +142,7 @@ async fn the_chain_continues_across_restarts_and_the_head_moves() {
     server
         .checks(Role::Employer)
         .await
-        .check(check_request(&p[1].0, &p[1].1, Purpose::Periodic))
+        .check(check_request(&p[1].0, &p[1].1, Purpose::PreHire))
         .await
         .unwrap();
     let verified = server
@@ -180,7 +180,7 @@ async fn an_acknowledged_check_is_in_the_log_even_after_an_abrupt_stop() {
         let reply = server
             .checks(Role::Employer)
             .await
-            .check(check_request(id, name, Purpose::Periodic))
+            .check(check_request(id, name, Purpose::PreHire))
             .await
             .unwrap();
         ids.push(reply.into_inner().check_id);

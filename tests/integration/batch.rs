@@ -128,7 +128,8 @@ async fn ten_thousand_rows_with_a_known_mix() {
                 .map(|k| &p[(i + k) % 10_000].1)
                 .find(|n| *n != name)
                 .unwrap();
-            (doc.clone(), other.clone(), "NEEDS_REVIEW")
+            // Answered like no record: the mismatch goes to a registrar, unseen.
+            (doc.clone(), other.clone(), "NO_RECORD")
         } else {
             (doc.clone(), name.clone(), "NO_RECORD")
         };
@@ -164,9 +165,9 @@ async fn ten_thousand_rows_with_a_known_mix() {
             summary.record_found,
             summary.needs_review
         ),
-        (10_000, 50, 299, 99)
+        (10_000, 50, 299, 0)
     );
-    // One audit entry per valid row, one per review case the NEEDS_REVIEW rows opened, plus
+    // One audit entry per valid row, one per hidden review case the mismatches opened, plus
     // the batch's opening and closing entries.
     let entries = server.audit_rows();
     let per_row = entries[before..]
@@ -187,7 +188,7 @@ async fn ten_thousand_rows_with_a_known_mix() {
             matches!(&r.result, Some(proto::batch_result::Result::Check(c)) if c.review_id != 0)
         })
         .count();
-    assert_eq!(opened, 99, "each NEEDS_REVIEW row names its review case");
+    assert_eq!(opened, 0, "no row names the registrar's case");
 }
 
 #[tokio::test]
@@ -301,7 +302,8 @@ async fn a_bad_header_is_refused_with_the_field_named() {
     let (tx, rx) = mpsc::channel(2);
     let mut pre_hire = common::batch_header("h1");
     if let Some(Req::Header(h)) = &mut pre_hire.item {
-        h.purpose = proto::Purpose::PreHire as i32;
+        h.consent_policy = proto::ConsentPolicy::NotRequired as i32;
+        h.consent_ref = String::new();
     }
     tx.send(pre_hire).await.unwrap();
     drop(tx);

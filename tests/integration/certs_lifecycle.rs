@@ -81,7 +81,9 @@ fn check_as(dir: &Path, server: &str, cert: &str, key: &str, seed: u64) -> Outpu
             "--name",
             &person.1,
             "--purpose",
-            "periodic",
+            "pre-hire",
+            "--consent",
+            "CONSENT-2026-001",
             "--cert",
             cert,
             "--key",
@@ -188,7 +190,9 @@ fn an_issued_certificate_works_until_revoked_without_a_restart() {
             "--name",
             &people(4, 1)[0].1,
             "--purpose",
-            "periodic",
+            "pre-hire",
+            "--consent",
+            "CONSENT-2026-001",
         ],
     );
     assert_eq!(other.status.code(), Some(0), "{}", shown(&other));
@@ -425,7 +429,7 @@ async fn a_revocation_refuses_connections_already_open() {
         .unwrap();
     let mut checks = proto::check_service_client::CheckServiceClient::new(channel);
     let person = &people(7, 1)[0];
-    let request = || check_request(&person.0, &person.1, Purpose::Periodic);
+    let request = || check_request(&person.0, &person.1, Purpose::PreHire);
     checks.check(request()).await.expect("valid before");
 
     let mut orgs = server.orgs(Role::Operator).await;

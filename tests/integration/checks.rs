@@ -21,7 +21,7 @@ async fn outcome(
 }
 
 #[tokio::test]
-async fn found_not_found_and_needs_review() {
+async fn found_not_found_and_a_name_mismatch_answers_no_record() {
     let server = TestServer::start().await;
     let p = people(11, 3);
     let summary = server
@@ -47,24 +47,25 @@ async fn found_not_found_and_needs_review() {
     let none = outcome(
         &server,
         Role::Employer,
-        check_request(&p[2].0, &p[2].1, Purpose::Periodic),
+        check_request(&p[2].0, &p[2].1, Purpose::PreHire),
     )
     .await
     .unwrap();
     assert_eq!(none.outcome(), Outcome::NoRecord);
 
-    // Same document, another name: hold for review.
-    let review = outcome(
+    // Same document, another name: answered exactly like no record (the registrar reviews it).
+    let mismatch = outcome(
         &server,
         Role::Employer,
-        check_request(&p[1].0, &p[2].1, Purpose::Periodic),
+        check_request(&p[1].0, &p[2].1, Purpose::PreHire),
     )
     .await
     .unwrap();
-    assert_eq!(review.outcome(), Outcome::NeedsReview);
+    assert_eq!(mismatch.outcome(), Outcome::NoRecord);
+    assert_eq!(mismatch.review_id, 0);
 
     // The SEXUAL scope does not see an abuse record.
-    let mut narrow = check_request(&p[1].0, &p[1].1, Purpose::Periodic);
+    let mut narrow = check_request(&p[1].0, &p[1].1, Purpose::PreHire);
     narrow.scope = proto::Scope::Sexual as i32;
     assert_eq!(
         outcome(&server, Role::Employer, narrow)
@@ -103,7 +104,7 @@ async fn sealed_and_revoked_records_never_hit() {
         outcome(
             &server,
             Role::Employer,
-            check_request(&p[i].0, &p[i].1, Purpose::Periodic),
+            check_request(&p[i].0, &p[i].1, Purpose::PreHire),
         )
     };
     assert_eq!(
@@ -184,7 +185,7 @@ async fn reimport_updates_and_never_duplicates() {
     let old = outcome(
         &server,
         Role::Employer,
-        check_request(&p[0].0, &p[0].1, Purpose::Periodic),
+        check_request(&p[0].0, &p[0].1, Purpose::PreHire),
     )
     .await
     .unwrap();
@@ -192,7 +193,7 @@ async fn reimport_updates_and_never_duplicates() {
     let new = outcome(
         &server,
         Role::Employer,
-        check_request(&p[1].0, &p[1].1, Purpose::Periodic),
+        check_request(&p[1].0, &p[1].1, Purpose::PreHire),
     )
     .await
     .unwrap();
@@ -264,9 +265,15 @@ async fn consent_is_required_for_pre_hire() {
         "{}",
         refused.message()
     );
-    // Periodic re-checks of staff need no new consent.
+    // Periodic re-checks need no consent, but only for staff on the roster.
     let periodic = check_request(&p[0].0, &p[0].1, Purpose::Periodic);
-    assert!(outcome(&server, Role::Employer, periodic).await.is_ok());
+    assert_eq!(
+        outcome(&server, Role::Employer, periodic)
+            .await
+            .unwrap_err()
+            .code(),
+        Code::FailedPrecondition
+    );
     let refusal = server
         .audit_rows()
         .into_iter()
@@ -339,7 +346,7 @@ async fn bad_identity_numbers_are_answered_precisely() {
         .await;
 
     let expect_invalid = |number: String, needle: &'static str| {
-        let request = check_request(&number, name, Purpose::Periodic);
+        let request = check_request(&number, name, Purpose::PreHire);
         let server = &server;
         async move {
             let status = outcome(server, Role::Employer, request).await.unwrap_err();
@@ -383,7 +390,7 @@ async fn bad_identity_numbers_are_answered_precisely() {
     let found = outcome(
         &server,
         Role::Employer,
-        check_request(&full_width, name, Purpose::Periodic),
+        check_request(&full_width, name, Purpose::PreHire),
     )
     .await
     .unwrap();
@@ -393,7 +400,7 @@ async fn bad_identity_numbers_are_answered_precisely() {
     let found = outcome(
         &server,
         Role::Employer,
-        check_request(id, &spaced, Purpose::Periodic),
+        check_request(id, &spaced, Purpose::PreHire),
     )
     .await
     .unwrap();
@@ -404,7 +411,7 @@ async fn bad_identity_numbers_are_answered_precisely() {
 async fn missing_fields_are_named() {
     let server = TestServer::start().await;
     let p = people(18, 1);
-    let mut no_purpose = check_request(&p[0].0, &p[0].1, Purpose::Periodic);
+    let mut no_purpose = check_request(&p[0].0, &p[0].1, Purpose::PreHire);
     no_purpose.purpose = 0;
     let status = outcome(&server, Role::Employer, no_purpose)
         .await
@@ -415,7 +422,7 @@ async fn missing_fields_are_named() {
         "{}",
         status.message()
     );
-    let mut no_subject = check_request(&p[0].0, &p[0].1, Purpose::Periodic);
+    let mut no_subject = check_request(&p[0].0, &p[0].1, Purpose::PreHire);
     no_subject.subject = None;
     let status = outcome(&server, Role::Employer, no_subject)
         .await
@@ -425,7 +432,7 @@ async fn missing_fields_are_named() {
         "{}",
         status.message()
     );
-    let mut no_name = check_request(&p[0].0, "", Purpose::Periodic);
+    let mut no_name = check_request(&p[0].0, "", Purpose::PreHire);
     no_name.scope = proto::Scope::Sexual as i32;
     let status = outcome(&server, Role::Employer, no_name).await.unwrap_err();
     assert!(

@@ -95,7 +95,9 @@ fn first_steps_from_the_readme_work() {
             "--name",
             person[2],
             "--purpose",
-            "periodic",
+            "pre-hire",
+            "--consent",
+            "CONSENT-2026-001",
         ],
     );
     assert_eq!(miss.status.code(), Some(0));
@@ -112,7 +114,9 @@ fn first_steps_from_the_readme_work() {
             "--name",
             "王五",
             "--purpose",
-            "periodic",
+            "pre-hire",
+            "--consent",
+            "CONSENT-2026-001",
         ],
     );
     assert_eq!(bad.status.code(), Some(5));
@@ -142,7 +146,9 @@ fn a_missing_server_is_one_clear_line() {
             "--name",
             "x",
             "--purpose",
-            "periodic",
+            "pre-hire",
+            "--consent",
+            "CONSENT-2026-001",
             "--server",
             "https://127.0.0.1:1",
         ])
@@ -238,7 +244,16 @@ fn a_staff_file_in_any_encoding_or_xlsx_gives_the_same_results() {
         let batch = run(
             d,
             &server,
-            &["batch", file, "--purpose", "periodic", "--out", out],
+            &[
+                "batch",
+                file,
+                "--purpose",
+                "pre-hire",
+                "--consent",
+                "CONSENT-2026-001",
+                "--out",
+                out,
+            ],
         );
         let stdout = String::from_utf8_lossy(&batch.stdout);
         assert_eq!(
@@ -266,7 +281,9 @@ fn a_staff_file_in_any_encoding_or_xlsx_gives_the_same_results() {
             "batch",
             "staff-bom.csv",
             "--purpose",
-            "periodic",
+            "pre-hire",
+            "--consent",
+            "CONSENT-2026-001",
             "--out",
             "r-bom.csv",
             "--resume",
@@ -308,7 +325,9 @@ fn bad_rows_get_their_own_error_in_file_order_and_the_batch_goes_on() {
             "batch",
             "staff.csv",
             "--purpose",
-            "periodic",
+            "pre-hire",
+            "--consent",
+            "CONSENT-2026-001",
             "--out",
             "r.csv",
         ],

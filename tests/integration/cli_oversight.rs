@@ -172,7 +172,9 @@ fn units_imported_checked_reported_and_traced() {
         "--name",
         name,
         "--purpose",
-        "periodic",
+        "pre-hire",
+        "--consent",
+        "CONSENT-2026-001",
         "--on-behalf-of",
         &units[0],
     ]);
@@ -269,6 +271,7 @@ fn units_imported_checked_reported_and_traced() {
             "HIT_STILL_ON_STAFF",
             "UNACKNOWLEDGED_ALERT",
             "EXCESS_QUERIES",
+            "ROSTER_CHURN",
             "findings"
         ]
     );
@@ -288,10 +291,10 @@ fn units_imported_checked_reported_and_traced() {
     for row in &rows {
         if row[0] == units[0] {
             assert_eq!((&row[5], &row[8], &row[9]), ("1", "", "1"), "{row:?}");
-            assert_eq!(&row[15], "NO_ROSTER");
+            assert_eq!(&row[16], "NO_ROSTER");
         } else {
             assert_eq!((&row[5], &row[8]), ("0", "1"), "never checked: {row:?}");
-            assert_eq!(&row[15], "NEVER_CHECKED; NO_ROSTER");
+            assert_eq!(&row[16], "NEVER_CHECKED; NO_ROSTER");
         }
     }
     let school = rows.iter().find(|r| r[0] == units[1]).unwrap();

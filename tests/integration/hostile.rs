@@ -13,7 +13,7 @@ async fn check_status(server: &TestServer, doc: &str, name: &str) -> tonic::Stat
     server
         .checks(Role::Employer)
         .await
-        .check(check_request(doc, name, Purpose::Periodic))
+        .check(check_request(doc, name, Purpose::PreHire))
         .await
         .expect_err("refused")
 }
@@ -76,14 +76,14 @@ async fn hostile_identities_get_precise_errors_and_the_server_stays_up() {
     let plain = server
         .checks(Role::Employer)
         .await
-        .check(check_request(&doc, &name, Purpose::Periodic))
+        .check(check_request(&doc, &name, Purpose::PreHire))
         .await
         .unwrap()
         .into_inner();
     let marked = server
         .checks(Role::Employer)
         .await
-        .check(check_request(&marked_doc, &marked_name, Purpose::Periodic))
+        .check(check_request(&marked_doc, &marked_name, Purpose::PreHire))
         .await;
     match marked {
         Ok(reply) => assert_eq!(reply.into_inner().outcome, plain.outcome),
@@ -105,7 +105,7 @@ async fn hostile_identities_get_precise_errors_and_the_server_stays_up() {
 async fn an_oversized_message_is_refused_with_a_status_not_a_dropped_connection() {
     let server = TestServer::start_with(|c| c.limits.max_message_bytes = 64 * 1024).await;
     let mut checks = server.checks(Role::Employer).await;
-    let mut request = check_request("110105194912310029", "张三", Purpose::Periodic);
+    let mut request = check_request("110105194912310029", "张三", Purpose::PreHire);
     request.consent_ref = "C".repeat(100 * 1024);
     let status = checks.check(request).await.unwrap_err();
     assert!(
@@ -115,7 +115,7 @@ async fn an_oversized_message_is_refused_with_a_status_not_a_dropped_connection(
     // The same connection still works.
     let (doc, name) = people(82, 1).remove(0);
     checks
-        .check(check_request(&doc, &name, Purpose::Periodic))
+        .check(check_request(&doc, &name, Purpose::PreHire))
         .await
         .expect("the connection survives");
     healthy(&server).await;

@@ -12,7 +12,7 @@ async fn outcome(server: &TestServer, person: &(String, String)) -> Outcome {
     server
         .checks(Role::Employer)
         .await
-        .check(check_request(&person.0, &person.1, Purpose::Periodic))
+        .check(check_request(&person.0, &person.1, Purpose::PreHire))
         .await
         .expect("the check is answered")
         .into_inner()

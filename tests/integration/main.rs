@@ -24,6 +24,7 @@ mod fuzz_corpus;
 mod hostile;
 mod hostile_network;
 mod import_order;
+mod lawful_use;
 mod limits;
 mod newcomer;
 mod otel;

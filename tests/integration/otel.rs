@@ -163,7 +163,9 @@ async fn call_spans_reach_the_collector_at_shutdown_without_the_person_checked()
                 "--name",
                 &person[2],
                 "--purpose",
-                "periodic",
+                "pre-hire",
+                "--consent",
+                "CONSENT-2026-001",
             ],
         );
         assert_eq!(
@@ -183,7 +185,7 @@ async fn call_spans_reach_the_collector_at_shutdown_without_the_person_checked()
             let mut request = tonic::Request::new(common::check_request(
                 &person[1],
                 &person[2],
-                safehire::proto::Purpose::Periodic,
+                safehire::proto::Purpose::PreHire,
             ));
             request
                 .metadata_mut()

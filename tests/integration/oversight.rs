@@ -390,7 +390,7 @@ async fn the_audit_trail_streams_by_organisation_and_answers_who_checked_a_perso
             .unwrap();
     }
     checks
-        .check(check_request(&p[0].0, &p[0].1, Purpose::Periodic))
+        .check(check_request(&p[0].0, &p[0].1, Purpose::PreHire))
         .await
         .unwrap();
     let mut oversight = proto::oversight_service_client::OversightServiceClient::new(
@@ -434,7 +434,7 @@ async fn the_audit_trail_streams_by_organisation_and_answers_who_checked_a_perso
         checks_of_p0,
         [
             (employer.as_str(), "PRE_HIRE"),
-            (employer.as_str(), "PERIODIC")
+            (employer.as_str(), "PRE_HIRE")
         ]
     );
     // The question itself is on the record, with the subject it asked about.

@@ -52,7 +52,7 @@ async fn no_id_number_or_name_reaches_the_database_the_wal_or_the_logs() {
         assert!(checks.check(no_consent).await.is_err());
         let bad = format!("{}{}", &id[..17], if id.ends_with('1') { '2' } else { '1' });
         let refused = checks
-            .check(check_request(&bad, name, Purpose::Periodic))
+            .check(check_request(&bad, name, Purpose::PreHire))
             .await
             .unwrap_err();
         assert!(
@@ -66,7 +66,7 @@ async fn no_id_number_or_name_reaches_the_database_the_wal_or_the_logs() {
     }
     // A wrong-name check (NEEDS_REVIEW) mixes two people's data.
     checks
-        .check(check_request(&p[0].0, &p[3].1, Purpose::Periodic))
+        .check(check_request(&p[0].0, &p[3].1, Purpose::PreHire))
         .await
         .unwrap();
     // The same people as a roster (one of them twice, one with a bad number), re-checked,
@@ -135,6 +135,83 @@ async fn no_id_number_or_name_reaches_the_database_the_wal_or_the_logs() {
         })
         .await
         .unwrap();
+    // Identities smuggled into free text: every one refused, naming the field.
+    for (id, name) in &p[..3] {
+        let dotted = format!("{}.{}.{}", &id[..6], &id[6..14], &id[14..]);
+        let dashed = format!("{}-{}-{}", &id[..6], &id[6..14], &id[14..]);
+        for consent in [dotted.clone(), dashed] {
+            let mut request = check_request(id, name, Purpose::PreHire);
+            request.consent_ref = consent;
+            let refused = checks.check(request).await.unwrap_err();
+            assert!(refused.message().starts_with("consent_ref:"), "{refused:?}");
+        }
+        let mut staff = common::member(1, id, name, "2020-09-01");
+        staff.staff_ref = format!("{name}_{}_{}_{}", &id[..6], &id[6..14], &id[14..]);
+        let upload = server
+            .rosters(Role::Employer)
+            .await
+            .record_hires(tokio_stream::iter(common::roster_upload(
+                "",
+                vec![staff],
+                10,
+            )))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(upload.rejected, 1);
+        assert_eq!(upload.errors[0].field, "staff_ref");
+        let header = common::batch_header(&format!("{id}.csv"));
+        let refused = match checks.check_batch(tokio_stream::iter(vec![header])).await {
+            Err(status) => status,
+            Ok(response) => response.into_inner().message().await.unwrap_err(),
+        };
+        assert!(refused.message().starts_with("batch_id:"), "{refused:?}");
+        let refused = alerts
+            .acknowledge_alert(safehire::proto::AcknowledgeRequest {
+                alert_id: raised[0].id,
+                action: safehire::proto::AlertAction::Dismissed as i32,
+                note: format!("{name} {}", dotted.replace('.', " ")),
+            })
+            .await
+            .unwrap_err();
+        assert!(refused.message().starts_with("note:"), "{refused:?}");
+    }
+    // The audit trail as a prosecutor exports it: pseudonyms, never the index keys.
+    let mut trail = safehire::proto::oversight_service_client::OversightServiceClient::new(
+        server.channel(Role::Prosecutor).await,
+    )
+    .list_audit_entries(safehire::proto::AuditQuery::default())
+    .await
+    .unwrap()
+    .into_inner();
+    let mut exports = String::new();
+    let mut pseudonyms = std::collections::HashSet::new();
+    while let Some(record) = trail.message().await.unwrap() {
+        exports.push_str(&format!("{record:?}\n"));
+        if !record.subject_hash.is_empty() {
+            pseudonyms.insert(record.subject_hash);
+        }
+    }
+    assert!(!pseudonyms.is_empty());
+    let index_keys: Vec<String> = rusqlite::Connection::open(server.db_path())
+        .unwrap()
+        .prepare("SELECT DISTINCT lower(hex(subject)) FROM audit_log WHERE subject IS NOT NULL")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        pseudonyms.len(),
+        index_keys.len(),
+        "one stable pseudonym per subject"
+    );
+    for key in &index_keys {
+        assert!(
+            !exports.contains(key.as_str()),
+            "an export holds an index key"
+        );
+    }
     // The metrics after all that traffic: the expected series, and nothing about anyone.
     let metrics = server.scrape().await;
     for series in [
@@ -183,6 +260,8 @@ async fn no_id_number_or_name_reaches_the_database_the_wal_or_the_logs() {
         for needle in [
             id.clone(),
             id[..17].to_string(),
+            id[..14].to_string(),
+            id[6..14].to_string(),
             full_width(id),
             id.to_lowercase(),
             name.clone(),
@@ -193,6 +272,7 @@ async fn no_id_number_or_name_reaches_the_database_the_wal_or_the_logs() {
             assert!(!logs.contains(&needle), "logs hold {needle:?}");
             assert!(!json_logs.contains(&needle), "JSON logs hold {needle:?}");
             assert!(!metrics.contains(&needle), "metrics hold {needle:?}");
+            assert!(!exports.contains(&needle), "audit exports hold {needle:?}");
         }
     }
 }

@@ -488,11 +488,13 @@ async fn acknowledging_records_the_action_once() {
     );
 }
 
+/// A name mismatch answers like no record and opens a case only registrars see; a registrar
+/// who confirms it is the same person (a legal name change) alerts the employer, naming the
+/// check.
 #[tokio::test]
-async fn a_needs_review_case_resolved_cleared_is_visible_to_the_employer() {
+async fn a_name_mismatch_is_a_hidden_case_and_its_confirmation_alerts_the_employer() {
     let server = TestServer::start().await;
     let p = people(68, 2);
-    // The record carries another name under the same document: NEEDS_REVIEW.
     server
         .import(vec![record(
             1,
@@ -513,8 +515,8 @@ async fn a_needs_review_case_resolved_cleared_is_visible_to_the_employer() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(check.outcome, proto::Outcome::NeedsReview as i32);
-    assert_ne!(check.review_id, 0, "NEEDS_REVIEW opens a case by itself");
+    assert_eq!(check.outcome, proto::Outcome::NoRecord as i32);
+    assert_eq!(check.review_id, 0, "the case is not the employer's to see");
 
     let mut registrar = server.reviews(Role::Registrar).await;
     let open = registrar
@@ -527,18 +529,28 @@ async fn a_needs_review_case_resolved_cleared_is_visible_to_the_employer() {
         .into_inner()
         .reviews;
     assert_eq!(open.len(), 1);
-    assert_eq!(open[0].id, check.review_id);
     assert_eq!(open[0].check_id, check.check_id);
     assert_eq!(open[0].reason, proto::ReviewReason::NeedsReview as i32);
     assert_eq!(open[0].source_refs, ["REC-N1"]);
+    for role in [Role::Employer, Role::Bureau] {
+        let seen = server
+            .reviews(role)
+            .await
+            .list_reviews(proto::ListReviewsRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .reviews;
+        assert!(seen.is_empty(), "{role:?} sees the hidden case: {seen:?}");
+    }
 
     // Employers may not resolve; the registrar does.
     let refused = server
         .reviews(Role::Employer)
         .await
         .resolve_review(proto::ResolveReviewRequest {
-            review_id: check.review_id,
-            resolution: proto::ReviewResolution::Cleared as i32,
+            review_id: open[0].id,
+            resolution: proto::ReviewResolution::Confirmed as i32,
             note: String::new(),
         })
         .await
@@ -546,39 +558,40 @@ async fn a_needs_review_case_resolved_cleared_is_visible_to_the_employer() {
     assert_eq!(refused.code(), tonic::Code::PermissionDenied);
     let resolved = registrar
         .resolve_review(proto::ResolveReviewRequest {
-            review_id: check.review_id,
-            resolution: proto::ReviewResolution::Cleared as i32,
-            note: "record belongs to a namesake born the same year".into(),
+            review_id: open[0].id,
+            resolution: proto::ReviewResolution::Confirmed as i32,
+            note: "legal name change on file".into(),
         })
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(resolved.resolution, proto::ReviewResolution::Cleared as i32);
-
-    let seen = server
-        .reviews(Role::Employer)
-        .await
-        .list_reviews(proto::ListReviewsRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .reviews;
-    assert_eq!(seen.len(), 1);
-    assert_eq!(seen[0].resolution, proto::ReviewResolution::Cleared as i32);
     assert_eq!(
-        seen[0].note,
-        "record belongs to a namesake born the same year"
+        resolved.resolution,
+        proto::ReviewResolution::Confirmed as i32
     );
-    assert!(seen[0].resolved_at.is_some());
-    assert!(
-        seen[0].source_refs.is_empty(),
-        "employers never see records"
-    );
+
+    for role in [Role::Employer, Role::Bureau] {
+        let alerts = server
+            .alerts(role)
+            .await
+            .list_alerts(proto::ListAlertsRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .alerts;
+        assert_eq!(alerts.len(), 1, "{role:?}");
+        assert_eq!(alerts[0].check_id, check.check_id);
+        assert_eq!(alerts[0].employer, server.org(Role::Employer).uscc);
+    }
 
     let steps: Vec<(String, String)> = server
         .audit_rows()
         .into_iter()
-        .filter(|r| r.action.starts_with("review.") || r.action.starts_with("ReviewService."))
+        .filter(|r| {
+            r.action.starts_with("review.")
+                || r.action.starts_with("alert.")
+                || r.action == "ReviewService.ResolveReview"
+        })
         .map(|r| (r.action, r.outcome))
         .collect();
     let step = |a: &str, o: &str| (a.to_string(), o.to_string());
@@ -586,10 +599,9 @@ async fn a_needs_review_case_resolved_cleared_is_visible_to_the_employer() {
         steps,
         [
             step("review.open", "NEEDS_REVIEW"),
-            step("ReviewService.ListReviews", "OK"),
             step("ReviewService.ResolveReview", "PERMISSION_DENIED"),
-            step("ReviewService.ResolveReview", "CLEARED"),
-            step("ReviewService.ListReviews", "OK"),
+            step("ReviewService.ResolveReview", "CONFIRMED"),
+            step("alert.raise", "RAISED"),
         ]
     );
 }

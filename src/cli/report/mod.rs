@@ -187,6 +187,9 @@ pub fn finding_meaning(finding: Finding) -> &'static str {
         Finding::ExcessQueries => {
             "checks about people never on the roster, above the threshold for the unit's size"
         }
+        Finding::RosterChurn => {
+            "people declared and removed again soon after, above a share of everyone declared"
+        }
     }
 }
 

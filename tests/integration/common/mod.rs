@@ -151,6 +151,11 @@ impl TestServer {
                 enabled: true,
                 listen: "127.0.0.1:0".parse().unwrap(),
             },
+            // Batches of ten thousand and more applicants: tests of the quota lower it.
+            rules: safehire::config::Rules {
+                pre_hire_rows_per_day: 1_000_000,
+                ..Default::default()
+            },
             ..Config::default()
         };
         let mut config = config;
@@ -406,15 +411,17 @@ pub fn check_request(doc_number: &str, name: &str, purpose: proto::Purpose) -> p
     }
 }
 
-/// The header of a yearly re-check batch (no consent needed) under `batch_id`.
+/// The header of a batch of applicants under `batch_id`: PRE_HIRE, one consent reference for
+/// every row (PERIODIC batches are for roster members only).
 pub fn batch_header(batch_id: &str) -> proto::CheckBatchRequest {
     proto::CheckBatchRequest {
         item: Some(proto::check_batch_request::Item::Header(
             proto::BatchHeader {
                 batch_id: batch_id.into(),
-                purpose: proto::Purpose::Periodic as i32,
+                purpose: proto::Purpose::PreHire as i32,
                 scope: proto::Scope::Art62 as i32,
-                consent_policy: proto::ConsentPolicy::NotRequired as i32,
+                consent_policy: proto::ConsentPolicy::Batch as i32,
+                consent_ref: "CONSENT-2026-001".into(),
                 ..Default::default()
             },
         )),

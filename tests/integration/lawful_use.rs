@@ -693,11 +693,11 @@ async fn unchecked_additions_after_the_first_declaration_count_against_the_quota
         safehire::clock::Clock::now(&server.clock),
     ));
     let p = people(169, 60);
-    let declare = |people: &[(String, String)]| {
-        people
-            .iter()
-            .enumerate()
-            .map(|(i, (doc, name))| member(i as u64 + 1, doc, name, &today))
+    // Rows (and so staff refs) follow each person's place in `p`: staff refs are unique among
+    // current members.
+    let declare = |from: usize, to: usize| {
+        (from..to)
+            .map(|i| member(i as u64 + 1, &p[i].0, &p[i].1, &today))
             .collect::<Vec<_>>()
     };
     let mut rosters = server.rosters(Role::Employer).await;
@@ -705,7 +705,7 @@ async fn unchecked_additions_after_the_first_declaration_count_against_the_quota
     rosters
         .replace_roster(tokio_stream::iter(roster_upload(
             "",
-            declare(&p[..30]),
+            declare(0, 30),
             100,
         )))
         .await
@@ -720,7 +720,7 @@ async fn unchecked_additions_after_the_first_declaration_count_against_the_quota
     let hired = rosters
         .record_hires(tokio_stream::iter(roster_upload(
             "",
-            declare(&p[30..31]),
+            declare(30, 31),
             10,
         )))
         .await
@@ -730,7 +730,7 @@ async fn unchecked_additions_after_the_first_declaration_count_against_the_quota
     let refused = rosters
         .record_hires(tokio_stream::iter(roster_upload(
             "",
-            declare(&p[31..56]),
+            declare(31, 56),
             10,
         )))
         .await
@@ -745,7 +745,7 @@ async fn unchecked_additions_after_the_first_declaration_count_against_the_quota
     let hired = rosters
         .record_hires(tokio_stream::iter(roster_upload(
             "",
-            declare(&p[31..50]),
+            declare(31, 50),
             10,
         )))
         .await

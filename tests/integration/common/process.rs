@@ -24,13 +24,16 @@ pub fn serve(dir: &Path) -> (Serve, String) {
 }
 
 /// Starts `safehire serve` in `dir` with no practical limit on an organisation's call rate, for
-/// tests that drive more calls than one organisation's share (durability under a storm).
+/// tests that drive more calls than one organisation's share (durability under a storm), and no
+/// daily PRE_HIRE quota.
 pub fn serve_unthrottled(dir: &Path) -> (Serve, String) {
     let (serve, url, _) = spawn(
         dir,
         &[
             ("SAFEHIRE_LIMITS__CALLS_PER_SECOND_PER_ORG", "1000000"),
             ("SAFEHIRE_LIMITS__CALL_BURST_PER_ORG", "1000000"),
+            // Thousands of applicants and a re-declared roster a minute: no daily quota either.
+            ("SAFEHIRE_RULES__PRE_HIRE_ROWS_PER_DAY", "100000000"),
         ],
     );
     (serve, url)

@@ -107,6 +107,21 @@ struct ConnectionState {
 }
 
 impl PeerInfo {
+    /// What is known of a peer, for any transport that authenticates it (the TLS listener
+    /// here; another front end in the same process).
+    pub fn new(
+        remote: Option<SocketAddr>,
+        cert: Option<Arc<PeerCertInfo>>,
+        cert_problem: Option<String>,
+    ) -> Self {
+        Self {
+            remote,
+            cert,
+            cert_problem,
+            conn: Arc::default(),
+        }
+    }
+
     /// Marks that a request arrived on the connection.
     pub fn spoke(&self) {
         self.conn.spoke.store(true, Ordering::Relaxed);
@@ -155,12 +170,7 @@ impl PeerStream {
         };
         Self {
             inner,
-            info: PeerInfo {
-                remote,
-                cert,
-                cert_problem,
-                conn: Arc::default(),
-            },
+            info: PeerInfo::new(remote, cert, cert_problem),
             _held: held,
             first_request: Some(Box::pin(tokio::time::sleep(first_request_timeout))),
             linger: None,

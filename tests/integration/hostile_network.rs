@@ -649,3 +649,39 @@ async fn a_batch_under_way_ends_when_its_organisation_is_suspended() {
     assert_eq!(ended.code(), Code::PermissionDenied, "{ended:?}");
     assert!(ended.message().contains("suspended"), "{}", ended.message());
 }
+
+#[tokio::test]
+async fn sigterm_ends_open_watches_with_a_status_and_exits_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut serve, url) = common::process::serve(dir.path());
+    let channel = common::process::channel(dir.path(), &url, "employer").await;
+    let mut streams = Vec::new();
+    for _ in 0..2 {
+        streams.push(
+            proto::alert_service_client::AlertServiceClient::new(channel.clone())
+                .watch_alerts(proto::WatchAlertsRequest { after_id: 0 })
+                .await
+                .unwrap()
+                .into_inner(),
+        );
+    }
+    let started = Instant::now();
+    let exited = tokio::task::spawn_blocking(move || serve.terminate(Duration::from_secs(10)));
+    for stream in &mut streams {
+        let (_, status) = ends(stream).await;
+        assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+        assert!(
+            status.message().contains("stopping"),
+            "{}",
+            status.message()
+        );
+    }
+    let status = exited.await.unwrap();
+    let took = started.elapsed();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        took < Duration::from_secs(5),
+        "exited {took:?} after SIGTERM"
+    );
+    eprintln!("SIGTERM with 2 watches open: exited in {took:?}");
+}

@@ -224,8 +224,8 @@ pub struct Limits {
     /// Connections without a client certificate open at once from one address; each is closed
     /// after its first refusal anyway.
     pub max_anonymous_connections_per_address: usize,
-    /// Seconds after the TLS handshake by which a connection must have sent its first request
-    /// (the HTTP/2 preface and a request's headers), or it is closed.
+    /// Seconds after the TLS handshake by which a connection must have sent the HTTP/2 preface
+    /// (with a client certificate) or its first request (without one), or it is closed.
     pub first_request_timeout_secs: u64,
     /// Seconds a client stream may go without a message, or leave results unread, before the
     /// call is ended with DEADLINE_EXCEEDED.

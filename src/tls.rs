@@ -107,6 +107,21 @@ struct ConnectionState {
 }
 
 impl PeerInfo {
+    /// What is known of a peer, for any transport that authenticates it (the TLS listener
+    /// here; another front end in the same process).
+    pub fn new(
+        remote: Option<SocketAddr>,
+        cert: Option<Arc<PeerCertInfo>>,
+        cert_problem: Option<String>,
+    ) -> Self {
+        Self {
+            remote,
+            cert,
+            cert_problem,
+            conn: Arc::default(),
+        }
+    }
+
     /// Marks that a request arrived on the connection.
     pub fn spoke(&self) {
         self.conn.spoke.store(true, Ordering::Relaxed);
@@ -136,8 +151,9 @@ pub struct PeerStream {
 }
 
 impl PeerStream {
-    /// Wraps a connection whose handshake is done; it is closed if no request arrives within
-    /// `first_request_timeout` (the HTTP/2 preface and the first request's headers).
+    /// Wraps a connection whose handshake is done; it is closed if nothing arrives within
+    /// `first_request_timeout`: the HTTP/2 preface from a caller with a certificate, the
+    /// first request's headers from one without.
     pub fn new(inner: TlsStream<TcpStream>, held: Held, first_request_timeout: Duration) -> Self {
         let remote = inner.get_ref().0.peer_addr().ok();
         let leaf = inner
@@ -154,12 +170,7 @@ impl PeerStream {
         };
         Self {
             inner,
-            info: PeerInfo {
-                remote,
-                cert,
-                cert_problem,
-                conn: Arc::default(),
-            },
+            info: PeerInfo::new(remote, cert, cert_problem),
             _held: held,
             first_request: Some(Box::pin(tokio::time::sleep(first_request_timeout))),
             linger: None,
@@ -207,7 +218,14 @@ impl AsyncRead for PeerStream {
         if this.ended(cx) {
             return Poll::Ready(Ok(()));
         }
-        Pin::new(&mut this.inner).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let read = Pin::new(&mut this.inner).poll_read(cx, buf);
+        // A caller with a certificate may open its channel long before its first call: for
+        // it the HTTP/2 preface arriving is enough. Without one, only a request is.
+        if this.first_request.is_some() && this.info.cert.is_some() && buf.filled().len() > before {
+            this.info.spoke();
+        }
+        read
     }
 }
 

@@ -4,11 +4,19 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_safehire");
 
 /// A running `safehire serve`, killed when dropped.
 pub struct Serve(Child);
+
+impl Serve {
+    /// Stops the server with SIGTERM and returns its exit status, within `limit`.
+    pub fn terminate(&mut self, limit: Duration) -> std::process::ExitStatus {
+        terminate(&mut self.0, limit)
+    }
+}
 
 impl Drop for Serve {
     fn drop(&mut self) {
@@ -101,4 +109,24 @@ pub fn safehire_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Out
     }
     command.envs(env.iter().copied());
     command.output().unwrap()
+}
+
+/// SIGTERM, as systemd or Kubernetes stop the server, then its exit within `limit`.
+pub fn terminate(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("the server did not stop within {limit:?} of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

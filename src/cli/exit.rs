@@ -10,13 +10,15 @@ pub const USAGE: u8 = 2;
 pub const RECORD_FOUND: u8 = 3;
 /// A check answered NEEDS_REVIEW: hold the hire until a registrar resolves it.
 pub const NEEDS_REVIEW: u8 = 4;
-/// The server refused the input (INVALID_ARGUMENT), or an import had rejected rows.
+/// The input was refused: by the server (INVALID_ARGUMENT), a file not of the expected form, or
+/// a roster file with a rejected row (nothing applied).
 pub const INVALID_INPUT: u8 = 5;
 /// The server refused the caller (UNAUTHENTICATED, PERMISSION_DENIED).
 pub const REFUSED: u8 = 6;
 /// The server could not be reached, or the local files (certificates, CSV) could not be read.
 pub const UNAVAILABLE: u8 = 7;
-/// A batch answered every row, but some rows had errors (see the results file).
+/// A file was applied or answered except the rows with errors (batch, imports, a partial
+/// roster upload).
 pub const ROW_ERRORS: u8 = 10;
 /// A batch could not complete; `--resume` continues it.
 pub const BATCH_INCOMPLETE: u8 = 11;

@@ -340,6 +340,8 @@ fn status_reports_certificates_about_to_expire() {
     };
     let long = issue("825", "fine");
     assert!(long.status.success(), "{}", shown(&long));
+    // The lifetime printed is the one asked for (whole days counted from a later "now" said 824).
+    assert!(shown(&long).contains("(825 days)"), "{}", shown(&long));
     let short = issue("10", "soon");
     assert!(short.status.success(), "{}", shown(&short));
 

@@ -417,6 +417,7 @@ async fn replay_all(
 fn replayed(row: u64, recorded: Recorded) -> proto::BatchResult {
     let result = match recorded {
         Recorded::Checked {
+            seq,
             outcome,
             check_id,
             at_micros,
@@ -433,6 +434,7 @@ fn replayed(row: u64, recorded: Recorded) -> proto::BatchResult {
             scope: Scope::parse(&scope).map(Scope::code).unwrap_or_default(),
             employer,
             review_id: 0,
+            log_index: seq.saturating_sub(1),
         }),
         Recorded::Refused { field, reason } => {
             proto::batch_result::Result::Error(proto::RowError { row, field, reason })
@@ -634,6 +636,7 @@ async fn commit(
                         .unwrap_or_default(),
                     employer: entry.employer.clone(),
                     review_id: 0,
+                    log_index: 0,
                 })),
             },
             RowAnswer::Refused { field, reason } => {
@@ -642,12 +645,11 @@ async fn commit(
         })
         .collect();
     if !answers.is_empty() {
-        let reviews = state.store.record_batch_rows(batch_id, answers).await?;
-        for (result, review) in results.iter_mut().zip(reviews) {
-            if let (Some(review), Some(proto::batch_result::Result::Check(check))) =
-                (review, result.result.as_mut())
-            {
-                check.review_id = review;
+        let recorded = state.store.record_batch_rows(batch_id, answers).await?;
+        for (result, (seq, review)) in results.iter_mut().zip(recorded) {
+            if let Some(proto::batch_result::Result::Check(check)) = result.result.as_mut() {
+                check.review_id = review.unwrap_or_default();
+                check.log_index = seq.map_or(0, |s| s - 1);
             }
         }
     }

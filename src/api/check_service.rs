@@ -84,6 +84,7 @@ impl CheckApi {
             scope: scope.code(),
             employer: entry.employer.clone(),
             review_id: review.unwrap_or_default(),
+            log_index: recorded.seq - 1,
         })
     }
 }

@@ -24,6 +24,7 @@ pub use audit_service::{AuditApi, head_to_proto as head_proto};
 pub use auth::{OrgDirectory, RevokedCerts, Rpc};
 pub use batch::BatchSlots;
 pub use check_service::CheckApi;
+pub use convert::timestamp_micros;
 pub use error::ApiError;
 pub use org_service::OrgApi;
 pub use oversight_service::OversightApi;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub call_rates: crate::throttle::RateLimiter,
     /// Folds an organisation's rate refusals into one audit entry a minute.
     pub rate_refusals: crate::throttle::AuditSampler,
+    /// Signs and serves the audit log's checkpoints.
+    pub log: crate::checkpoints::LogSigner,
 }
 
 impl AppState {

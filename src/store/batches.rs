@@ -80,22 +80,23 @@ pub enum RowAnswer {
 }
 
 /// Records a chunk's answers: each check's audit entry (and review case) and the row's pointer
-/// to it, in one transaction. Returns, per answer, the review case a check opened.
+/// to it, in one transaction. Returns, per answer, the check's audit sequence number and the
+/// review case it opened.
 pub fn record(
     ctx: &mut WriteCtx<'_>,
     batch: i64,
     answers: Vec<(u64, RowAnswer)>,
-) -> Result<Vec<Option<u64>>, StoreError> {
+) -> Result<Vec<(Option<u64>, Option<u64>)>, StoreError> {
     let mut reviews = Vec::with_capacity(answers.len());
     for (row, answer) in answers {
         let (seq, field, reason) = match answer {
             RowAnswer::Checked(entry) => {
                 let (entry, review) = super::checks::record(ctx, *entry)?;
-                reviews.push(review);
+                reviews.push((Some(entry.seq), review));
                 (Some(to_i64(entry.seq)), None, None)
             }
             RowAnswer::Refused { field, reason } => {
-                reviews.push(None);
+                reviews.push((None, None));
                 (None, Some(field), Some(reason))
             }
         };
@@ -113,6 +114,8 @@ pub fn record(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recorded {
     Checked {
+        /// The check's audit sequence number.
+        seq: u64,
         outcome: String,
         check_id: String,
         at_micros: i64,
@@ -127,7 +130,7 @@ pub enum Recorded {
 }
 
 const RECORDED_SQL: &str = "SELECT b.row, a.outcome, a.check_id, a.at, a.registry_version, a.scope,
-            a.employer, b.error_field, b.error_reason
+            a.employer, b.error_field, b.error_reason, b.audit_seq
      FROM batch_rows b LEFT JOIN audit_log a ON a.seq = b.audit_seq
      WHERE b.batch = ?1";
 
@@ -136,6 +139,7 @@ fn recorded_from_row(row: &rusqlite::Row<'_>) -> Result<(u64, Recorded), rusqlit
     let outcome: Option<String> = row.get(1)?;
     let recorded = match outcome {
         Some(outcome) => Recorded::Checked {
+            seq: from_i64(row.get::<_, Option<i64>>(9)?.unwrap_or(0)),
             outcome,
             check_id: row.get(2)?,
             at_micros: row.get(3)?,

@@ -224,6 +224,36 @@ const MIGRATIONS: &[&str] = &[
         WHERE employer = NEW.employer AND subject = NEW.subject;
     END;
     ",
+    // 7 (issue 15): the verifiable log. `audit_tree` holds every complete subtree of the RFC 6962
+    // Merkle tree over the entries (level 0 the leaves), written by the writer in the same
+    // transaction as its entries, so that a proof on any size reads O(log n) rows; a database
+    // from before this migration gets its tree built over the entries it holds at the next
+    // start (`tree_sql::catch_up`). Signed checkpoints are kept, with the witnesses'
+    // cosignatures. Check ids are time-ordered (UUIDv7), so their index grows at its end.
+    "
+    CREATE TABLE audit_tree (
+        level INTEGER NOT NULL,
+        idx   INTEGER NOT NULL,
+        hash  BLOB NOT NULL,
+        PRIMARY KEY (level, idx)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE audit_checkpoints (
+        size      INTEGER PRIMARY KEY,
+        signed_at INTEGER NOT NULL,
+        note      TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE audit_cosignatures (
+        size     INTEGER NOT NULL,
+        witness  TEXT NOT NULL,
+        line     TEXT NOT NULL,
+        added_at INTEGER NOT NULL,
+        PRIMARY KEY (size, witness)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE INDEX audit_log_check ON audit_log (check_id) WHERE check_id <> '';
+    ",
 ];
 
 /// Brings the schema up to date; refuses a database written by a newer safehire.

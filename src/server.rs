@@ -117,6 +117,15 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         outcome: outcome.into(),
         ..NewEntry::default()
     };
+    let baseline = store
+        .bind_state_baseline(system_entry("server.state_baseline", "OK"))
+        .await?;
+    if baseline > 0 {
+        tracing::info!(
+            entries = baseline,
+            "logged the state of the records and organisations"
+        );
+    }
     if config.dev_mode {
         let added = store
             .enroll_missing(

@@ -67,7 +67,8 @@ impl AuditApi {
             .check_audit_tree()
             .await?
             .unwrap_or_default();
-        entry.outcome = if verification.ok() && tree_problem.is_empty() {
+        let unexplained = self.state.store.unexplained_state().await?;
+        entry.outcome = if verification.ok() && tree_problem.is_empty() && unexplained.is_empty() {
             "OK"
         } else {
             "BROKEN"
@@ -85,6 +86,7 @@ impl AuditApi {
             problem,
             head: Some(head_to_proto(&head)),
             tree_problem,
+            unexplained,
         })
     }
 

@@ -60,7 +60,7 @@ pub fn right_edge(size: u64) -> impl Iterator<Item = NodeId> {
 /// The right edge of the tree, kept in memory by the single writer: the hash of the complete
 /// subtree at each level whose bit is set in `size`. Small and `Copy`, so that a job that
 /// rolls back puts the tree back with the rest of the chain.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub struct Frontier {
     size: u64,
     edge: [Hash; 64],
@@ -415,7 +415,10 @@ mod tests {
             assert_eq!(frontier.root(), expected, "size {n}");
             assert_eq!(reader(&stored).root(n).unwrap(), expected, "size {n}");
             let again = Frontier::from_edge(n, |id| stored.get(&id).copied().ok_or(())).unwrap();
-            assert_eq!(again, frontier);
+            assert_eq!(
+                (again.size(), again.root()),
+                (frontier.size(), frontier.root())
+            );
         }
     }
 

@@ -161,6 +161,8 @@ pub async fn run(connect: &ConnectArgs, cmd: AuditCommand, json: bool) -> Result
                     tree_problem: store::check_tree_file(&db)
                         .map_err(|e| CliError::io(&db, e))?
                         .unwrap_or_default(),
+                    unexplained: store::unexplained_in_file(&db)
+                        .map_err(|e| CliError::io(&db, e))?,
                 },
                 json,
             )
@@ -464,12 +466,19 @@ fn report(reply: &proto::VerifyResponse, json: bool) -> Result<u8, CliError> {
             "head_sequence": reply.head.as_ref().map(|h| h.sequence),
             "head_hash": reply.head.as_ref().map(|h| h.hash.clone()),
             "tree_problem": reply.tree_problem,
+            "unexplained": reply.unexplained,
         }));
-    } else if reply.ok && !reply.tree_problem.is_empty() {
-        println!(
-            "audit chain OK: {} entries verified, but the Merkle tree does NOT match them: {}",
-            reply.entries_checked, reply.tree_problem
-        );
+    } else if reply.ok && (!reply.tree_problem.is_empty() || !reply.unexplained.is_empty()) {
+        println!("audit chain OK: {} entries verified", reply.entries_checked);
+        if !reply.tree_problem.is_empty() {
+            println!(
+                "but the Merkle tree does NOT match them: {}",
+                reply.tree_problem
+            );
+        }
+        for problem in &reply.unexplained {
+            println!("NOT EXPLAINED BY THE LOG: {problem}");
+        }
     } else if reply.ok {
         println!("audit chain OK: {} entries verified", reply.entries_checked);
         if let Some(head) = &reply.head {
@@ -481,9 +490,11 @@ fn report(reply: &proto::VerifyResponse, json: bool) -> Result<u8, CliError> {
             reply.first_broken_sequence, reply.problem, reply.entries_checked
         );
     }
-    Ok(if reply.ok && reply.tree_problem.is_empty() {
-        exit::OK
-    } else {
-        exit::FAILED
-    })
+    Ok(
+        if reply.ok && reply.tree_problem.is_empty() && reply.unexplained.is_empty() {
+            exit::OK
+        } else {
+            exit::FAILED
+        },
+    )
 }

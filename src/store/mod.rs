@@ -15,6 +15,7 @@ mod records;
 mod reviews;
 mod rosters;
 mod schema;
+mod state_sql;
 mod tree_sql;
 mod writer;
 
@@ -227,6 +228,18 @@ impl Store {
     pub async fn verify_audit(&self, from: u64, to: u64) -> Result<Verification, StoreError> {
         self.read(move |conn| audit_sql::verify(conn, from, to))
             .await
+    }
+
+    /// Logs the state of every record and organisation once, for a database from before the
+    /// state was bound to the log; returns how many entries that wrote (0 once done).
+    pub async fn bind_state_baseline(&self, template: NewEntry) -> Result<u64, StoreError> {
+        self.write_alone(move |ctx| state_sql::baseline(ctx, &template))
+            .await
+    }
+
+    /// Every record and organisation whose stored state the log does not explain.
+    pub async fn unexplained_state(&self) -> Result<Vec<String>, StoreError> {
+        self.read(state_sql::unexplained).await
     }
 
     /// Compares the stored Merkle tree with one recomputed from the entries.
@@ -663,7 +676,8 @@ impl Store {
     ) -> Result<Organisation, StoreError> {
         self.write(move |ctx| {
             let org = orgs::upsert(ctx.conn, &enrolment, at_micros)?;
-            ctx.audit(audit)?;
+            let entry = state_sql::with_org_state(ctx.conn, enrolment.uscc.as_str(), audit)?;
+            ctx.audit(entry)?;
             Ok(org)
         })
         .await
@@ -681,11 +695,12 @@ impl Store {
             for e in &enrolments {
                 if orgs::get(ctx.conn, e.uscc.as_str())?.is_none() {
                     orgs::upsert(ctx.conn, e, at_micros)?;
-                    ctx.audit(NewEntry {
+                    let entry = NewEntry {
                         employer: e.uscc.as_str().to_string(),
                         detail: format!("role={}", e.role.label()),
                         ..audit.clone()
-                    })?;
+                    };
+                    ctx.audit(state_sql::with_org_state(ctx.conn, e.uscc.as_str(), entry)?)?;
                     added += 1;
                 }
             }
@@ -703,12 +718,15 @@ impl Store {
     ) -> Result<Option<Organisation>, StoreError> {
         self.write(move |ctx| {
             let org = orgs::set_status(ctx.conn, &uscc, status, at_micros)?;
-            let outcome = if org.is_some() {
-                audit.outcome.clone()
+            let entry = if org.is_some() {
+                state_sql::with_org_state(ctx.conn, &uscc, audit)?
             } else {
-                "NOT_FOUND".into()
+                NewEntry {
+                    outcome: "NOT_FOUND".into(),
+                    ..audit
+                }
             };
-            ctx.audit(NewEntry { outcome, ..audit })?;
+            ctx.audit(entry)?;
             Ok(org)
         })
         .await
@@ -752,6 +770,11 @@ pub fn verify_file(path: &Path, from: u64, to: u64) -> Result<(Verification, Hea
 /// Compares the stored Merkle tree of a database file with one recomputed from its entries.
 pub fn check_tree_file(path: &Path) -> Result<Option<String>, StoreError> {
     tree_sql::check_stored(&open_reader(path)?)
+}
+
+/// Every record and organisation of a database file whose stored state its log does not explain.
+pub fn unexplained_in_file(path: &Path) -> Result<Vec<String>, StoreError> {
+    state_sql::unexplained(&open_reader(path)?)
 }
 
 /// Reads the audit head of a database file directly (read-only).

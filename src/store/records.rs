@@ -161,7 +161,7 @@ pub fn finish_import(
                 continue;
             }
         }
-        ctx.audit(NewEntry {
+        let entry = NewEntry {
             subject: Some(SubjectKey(record.subject)),
             outcome: if effect == ImportEffect::Created {
                 "CREATED"
@@ -172,7 +172,12 @@ pub fn finish_import(
             registry_version: version,
             detail: format!("source_ref={source_ref}"),
             ..audit.clone()
-        })?;
+        };
+        ctx.audit(super::state_sql::with_record_state(
+            conn,
+            &source_ref,
+            entry,
+        )?)?;
     }
     drop(rows);
     drop(stmt);
@@ -369,12 +374,15 @@ pub fn set_flag(
     } else {
         registry_version(ctx.conn)?
     };
-    ctx.audit(NewEntry {
+    let entry = NewEntry {
         subject: Some(subject),
         outcome: if changed { "CHANGED" } else { "UNCHANGED" }.into(),
         registry_version: version,
         ..audit.clone()
-    })?;
+    };
+    ctx.audit(super::state_sql::with_record_state(
+        ctx.conn, source_ref, entry,
+    )?)?;
     let alerts_raised = if changed && flag == RecordFlag::Reinstated && !sealed {
         let today = crate::roster::date_text(crate::clock::calendar_date(
             crate::clock::from_micros(at_micros),

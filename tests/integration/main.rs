@@ -29,3 +29,4 @@ mod oversight;
 mod privacy;
 mod probes;
 mod roster;
+mod verifiable_log;

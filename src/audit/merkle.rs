@@ -167,7 +167,7 @@ where
         if n == 0 {
             return Ok(empty_root());
         }
-        if n.is_power_of_two() && start % n == 0 {
+        if n.is_power_of_two() && start.is_multiple_of(n) {
             return self.node(NodeId {
                 level: n.trailing_zeros() as u8,
                 index: start / n,

@@ -73,6 +73,10 @@ pub fn open(
     })
 }
 
+/// What recording a row gave: the check's audit sequence number and the review case it
+/// opened (both `None` for a refused row).
+pub type RowRecorded = (Option<u64>, Option<u64>);
+
 /// One row's answer to record.
 pub enum RowAnswer {
     Checked(Box<NewEntry>),
@@ -86,7 +90,7 @@ pub fn record(
     ctx: &mut WriteCtx<'_>,
     batch: i64,
     answers: Vec<(u64, RowAnswer)>,
-) -> Result<Vec<(Option<u64>, Option<u64>)>, StoreError> {
+) -> Result<Vec<RowRecorded>, StoreError> {
     let mut reviews = Vec::with_capacity(answers.len());
     for (row, answer) in answers {
         let (seq, field, reason) = match answer {

@@ -605,7 +605,7 @@ impl Store {
         &self,
         batch: i64,
         answers: Vec<(u64, RowAnswer)>,
-    ) -> Result<Vec<(Option<u64>, Option<u64>)>, StoreError> {
+    ) -> Result<Vec<batches::RowRecorded>, StoreError> {
         self.write(move |ctx| batches::record(ctx, batch, answers))
             .await
     }

@@ -176,6 +176,9 @@ fn bound(detail: &str) -> Option<(&str, &str, &str)> {
     matches!(kind, "record" | "org").then_some((kind, key, state))
 }
 
+/// A kind of state: its name in the log, its table, its columns, and its key in the log.
+type Kind = (&'static str, &'static str, &'static str, fn(&str) -> String);
+
 /// Recomputes what the records and organisations tables must hold from the log, and names
 /// every row the log does not explain: a state other than the last one logged, a row the log
 /// never recorded, or a row the log recorded that is gone.
@@ -196,7 +199,7 @@ pub fn unexplained(conn: &Connection) -> Result<Vec<String>, StoreError> {
         }
     }
     let mut problems = Vec::new();
-    let kinds: [(&str, &str, &str, fn(&str) -> String); 2] = [
+    let kinds: [Kind; 2] = [
         ("record", "records", RECORD_STATE, record_key),
         ("org", "organisations", ORG_STATE, str::to_string),
     ];

@@ -37,6 +37,30 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub telemetry: TelemetryConfig,
     pub bootstrap: Bootstrap,
+    pub audit_log: AuditLogConfig,
+}
+
+/// The verifiable log: who signs its checkpoints, under what name, how often.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditLogConfig {
+    /// The Ed25519 seed (32 bytes, mode 0600) that signs checkpoints; default
+    /// `<data_dir>/log-signing.key`. Never the master key file.
+    pub signing_key_file: Option<PathBuf>,
+    /// The checkpoints' origin line and the log key's name: a schema-less URL naming this log.
+    pub origin: String,
+    /// Least milliseconds between two checkpoints while entries arrive.
+    pub checkpoint_interval_ms: u64,
+}
+
+impl Default for AuditLogConfig {
+    fn default() -> Self {
+        Self {
+            signing_key_file: None,
+            origin: "safehire.localhost/audit-log".into(),
+            checkpoint_interval_ms: 1000,
+        }
+    }
 }
 
 /// Prometheus metrics on a plain-HTTP listener of their own (`GET /metrics`).
@@ -249,6 +273,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             telemetry: TelemetryConfig::default(),
             bootstrap: Bootstrap::default(),
+            audit_log: AuditLogConfig::default(),
         }
     }
 }
@@ -367,6 +392,13 @@ impl Config {
             .unwrap_or_else(|| self.data_dir.join("master.key"))
     }
 
+    pub fn log_signing_key_path(&self) -> PathBuf {
+        self.audit_log
+            .signing_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("log-signing.key"))
+    }
+
     pub fn client_ca_path(&self) -> PathBuf {
         self.tls
             .client_ca
@@ -406,6 +438,24 @@ impl Config {
         }
         not_empty("data_dir", Some(&self.data_dir))?;
         not_empty("master_key_file", self.master_key_file.as_ref())?;
+        not_empty(
+            "audit_log.signing_key_file",
+            self.audit_log.signing_key_file.as_ref(),
+        )?;
+        let origin = &self.audit_log.origin;
+        if origin.is_empty() || origin.chars().any(|c| c.is_whitespace() || c == '+') {
+            return Err(invalid(
+                "audit_log.origin",
+                format!("{origin:?} must be non-empty, without spaces or '+' (a key name)"),
+            ));
+        }
+        in_range(
+            "audit_log.checkpoint_interval_ms",
+            self.audit_log.checkpoint_interval_ms,
+            0,
+            3_600_000,
+            "a checkpoint at least once an hour",
+        )?;
         not_empty("tls.dev_dir", Some(&self.tls.dev_dir))?;
         not_empty("tls.client_ca", self.tls.client_ca.as_ref())?;
         not_empty("tls.server_cert", self.tls.server_cert.as_ref())?;

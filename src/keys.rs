@@ -79,28 +79,7 @@ impl Keys {
 
     /// Loads the master secret from `path`, creating it first when `create_if_missing`.
     pub fn load(path: &Path, create_if_missing: bool) -> Result<Self, KeyError> {
-        let io = |source| KeyError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        if !path.exists() {
-            if !create_if_missing {
-                return Err(KeyError::Missing {
-                    path: path.to_path_buf(),
-                });
-            }
-            create_key_file(path).map_err(io)?;
-        }
-        check_permissions(path)?;
-        let bytes = std::fs::read(path).map_err(io)?;
-        let master: [u8; 32] = bytes
-            .as_slice()
-            .try_into()
-            .map_err(|_| KeyError::WrongLength {
-                path: path.to_path_buf(),
-                len: bytes.len(),
-            })?;
-        Ok(Self::from_master(&master))
+        Ok(Self::from_master(&read_secret(path, create_if_missing)?))
     }
 
     /// Writes a new random master secret to `path` (mode 0600) and returns its keys. Never
@@ -138,6 +117,32 @@ impl Keys {
     pub fn key_id_hex(&self) -> String {
         hex::encode(&self.key_id[..16])
     }
+}
+
+/// Reads a 32-byte secret kept in a file of its own (mode 0600), creating a random one first
+/// when `create_if_missing`: the master secret, and the audit log's signing key, are kept so.
+pub fn read_secret(path: &Path, create_if_missing: bool) -> Result<[u8; 32], KeyError> {
+    let io = |source| KeyError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if !path.exists() {
+        if !create_if_missing {
+            return Err(KeyError::Missing {
+                path: path.to_path_buf(),
+            });
+        }
+        create_key_file(path).map_err(io)?;
+    }
+    check_permissions(path)?;
+    let bytes = std::fs::read(path).map_err(io)?;
+    bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| KeyError::WrongLength {
+            path: path.to_path_buf(),
+            len: bytes.len(),
+        })
 }
 
 fn create_key_file(path: &Path) -> std::io::Result<()> {

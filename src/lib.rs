@@ -7,6 +7,7 @@ pub mod audit;
 pub mod bench;
 pub mod certs;
 pub mod check;
+pub mod checkpoints;
 pub mod cli;
 pub mod clock;
 mod coded;

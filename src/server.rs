@@ -33,6 +33,8 @@ pub enum ServerError {
     #[error(transparent)]
     Store(#[from] store::StoreError),
     #[error(transparent)]
+    LogKey(#[from] crate::audit::signing::SigningKeyError),
+    #[error(transparent)]
     Tls(#[from] tls::TlsError),
     #[error("dev certificates: {0}")]
     Certs(#[from] crate::certs::CertError),
@@ -67,6 +69,7 @@ pub struct RunningServer {
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), ServerError>>,
     metrics_task: Option<JoinHandle<()>>,
+    checkpoint_task: JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -93,6 +96,7 @@ impl RunningServer {
         if let Some(metrics) = &self.metrics_task {
             metrics.abort();
         }
+        self.checkpoint_task.abort();
         self.state.store.close().await;
         served
     }
@@ -111,6 +115,12 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         tracing::info!(dir = %config.tls.dev_dir.display(), "generated dev certificates");
     }
     let keys = Keys::load(&config.master_key_path(), config.dev_mode)?;
+    let log_signer = crate::audit::signing::load_log_signer(
+        &config.log_signing_key_path(),
+        &config.master_key_path(),
+        &config.audit_log.origin,
+        config.dev_mode,
+    )?;
     let store = Store::open(&config.database_path(), &keys.key_id_hex())?;
     let system_entry = |action: &str, outcome: &str| NewEntry {
         at_micros: crate::clock::to_micros(now),
@@ -119,6 +129,15 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         outcome: outcome.into(),
         ..NewEntry::default()
     };
+    let baseline = store
+        .bind_state_baseline(system_entry("server.state_baseline", "OK"))
+        .await?;
+    if baseline > 0 {
+        tracing::info!(
+            entries = baseline,
+            "logged the state of the records and organisations"
+        );
+    }
     if config.dev_mode {
         let added = store
             .enroll_missing(
@@ -221,7 +240,12 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
             config.limits.call_burst_per_org,
         ),
         refusals: crate::throttle::AuditSampler::new(REFUSALS_FOLDED_FOR),
+        log: crate::checkpoints::LogSigner::new(
+            log_signer,
+            Duration::from_millis(config.audit_log.checkpoint_interval_ms),
+        ),
     });
+    let checkpoint_task = tokio::spawn(sign_checkpoints(Arc::clone(&state)));
     let metrics_task = metrics_listener.map(|listener| {
         tracing::info!(addr = ?metrics_addr, "metrics on GET /metrics");
         tokio::spawn(crate::metrics::serve(listener, Arc::clone(&metrics)))
@@ -250,7 +274,20 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         stop: Some(stop),
         task,
         metrics_task,
+        checkpoint_task,
     })
+}
+
+/// Signs a checkpoint every interval while entries arrive (the signer skips an unchanged log).
+async fn sign_checkpoints(state: Arc<AppState>) {
+    let mut ticks = tokio::time::interval(state.log.interval().max(Duration::from_millis(100)));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if let Err(e) = state.log.refresh(&state.store, state.now_micros()).await {
+            tracing::warn!(error = %e, "could not sign a checkpoint; will retry");
+        }
+    }
 }
 
 /// Like refusals (one organisation over its rate, one address failing its handshakes) get one

@@ -140,6 +140,37 @@ impl Rpc {
         name: "AuditService.Verify",
         roles: &[Role::Operator, Role::Prosecutor],
     };
+    /// Checkpoints and consistency proofs reveal nothing but the log's shape: anyone enrolled
+    /// may follow the log.
+    pub const AUDIT_CHECKPOINT: Rpc = Rpc {
+        name: "AuditService.Checkpoint",
+        roles: &[
+            Role::Employer,
+            Role::Bureau,
+            Role::Registrar,
+            Role::Prosecutor,
+            Role::Operator,
+        ],
+    };
+    pub const AUDIT_CONSISTENCY: Rpc = Rpc {
+        name: "AuditService.ConsistencyProof",
+        roles: &[
+            Role::Employer,
+            Role::Bureau,
+            Role::Registrar,
+            Role::Prosecutor,
+            Role::Operator,
+        ],
+    };
+    /// An employer's receipts for its own checks; a prosecutor's for any entry.
+    pub const AUDIT_INCLUSION: Rpc = Rpc {
+        name: "AuditService.InclusionProof",
+        roles: &[Role::Employer, Role::Prosecutor, Role::Operator],
+    };
+    pub const AUDIT_COSIGN: Rpc = Rpc {
+        name: "AuditService.AddCosignature",
+        roles: &[Role::Operator, Role::Prosecutor],
+    };
 
     /// Every RPC, for the access-control tests and documentation.
     pub const ALL: &'static [&'static Rpc] = &[
@@ -173,6 +204,10 @@ impl Rpc {
         &Rpc::CERT_LIST_REVOKED,
         &Rpc::AUDIT_HEAD,
         &Rpc::AUDIT_VERIFY,
+        &Rpc::AUDIT_CHECKPOINT,
+        &Rpc::AUDIT_CONSISTENCY,
+        &Rpc::AUDIT_INCLUSION,
+        &Rpc::AUDIT_COSIGN,
     ];
 }
 

@@ -415,6 +415,7 @@ async fn replay_all(
 fn replayed(row: u64, recorded: Recorded) -> proto::BatchResult {
     let result = match recorded {
         Recorded::Checked {
+            seq,
             outcome,
             check_id,
             at_micros,
@@ -431,6 +432,7 @@ fn replayed(row: u64, recorded: Recorded) -> proto::BatchResult {
             scope: Scope::parse(&scope).map(Scope::code).unwrap_or_default(),
             employer,
             review_id: 0,
+            log_index: seq.saturating_sub(1),
         }),
         Recorded::Refused { field, reason } => {
             proto::batch_result::Result::Error(proto::RowError { row, field, reason })
@@ -688,6 +690,7 @@ async fn commit(
                             .unwrap_or_default(),
                         employer: entry.employer.clone(),
                         review_id: 0,
+                        log_index: 0,
                     })),
                 }
             }
@@ -701,10 +704,17 @@ async fn commit(
             .iter()
             .filter(|(_, answer)| matches!(answer, RowAnswer::Checked(_)))
             .count() as u64;
-        state.store.record_batch_rows(batch_id, answers).await?;
+        let seqs = state.store.record_batch_rows(batch_id, answers).await?;
         state
             .metrics
             .checked(crate::metrics::CheckKind::Batch, checked);
+        for (result, seq) in results.iter_mut().zip(seqs) {
+            if let (Some(seq), Some(proto::batch_result::Result::Check(check))) =
+                (seq, result.result.as_mut())
+            {
+                check.log_index = seq - 1;
+            }
+        }
     }
     results.append(&mut replies);
     results.sort_by_key(|r| r.row);

@@ -104,6 +104,7 @@ impl CheckApi {
             scope: scope.code(),
             employer: entry.employer.clone(),
             review_id: 0,
+            log_index: recorded.seq - 1,
         })
     }
 }

@@ -26,6 +26,7 @@ pub use audit_service::{AuditApi, head_to_proto as head_proto};
 pub use auth::{OrgDirectory, RevokedCerts, Rpc};
 pub use batch::BatchSlots;
 pub use check_service::CheckApi;
+pub use convert::timestamp_micros;
 pub use error::ApiError;
 pub use org_service::OrgApi;
 pub use oversight_service::OversightApi;
@@ -64,6 +65,8 @@ pub struct AppState {
     /// Folds like refusals (an organisation over its rate, a caller failing identification,
     /// requests refused before any service reads them) into one audit entry a minute.
     pub refusals: crate::throttle::AuditSampler,
+    /// Signs and serves the audit log's checkpoints.
+    pub log: crate::checkpoints::LogSigner,
 }
 
 impl AppState {

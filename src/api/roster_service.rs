@@ -550,6 +550,7 @@ async fn recheck_members(
                     checked_at: Some(convert::timestamp_micros(entry.body.at_micros)),
                     registry_version,
                     review_id: 0,
+                    log_index: entry.seq - 1,
                 })),
             };
             deadline::send(

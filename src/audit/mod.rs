@@ -3,9 +3,14 @@
 //! the chain from that entry on. Storage lives in `store`; this module defines what an entry
 //! is, how it is hashed, and how a chain is verified.
 
+pub mod merkle;
+pub mod note;
+pub mod signing;
+
 use std::fmt;
 
 use crate::keys::SubjectKey;
+use merkle::{Frontier, NodeId};
 
 /// The hash that precedes the first entry.
 pub const GENESIS: [u8; 32] = [0; 32];
@@ -116,32 +121,118 @@ fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
+/// Reads back what `canonical` wrote; `None` for bytes it cannot have written. A receipt's
+/// holder uses it to see which check its entry is.
+pub fn decode_canonical(bytes: &[u8]) -> Option<(u64, NewEntry)> {
+    let mut cursor = Cursor(bytes.strip_prefix(ENTRY_TAG)?);
+    let seq = u64::from_le_bytes(cursor.array()?);
+    let at_micros = i64::from_le_bytes(cursor.array()?);
+    let mut texts = Vec::with_capacity(9);
+    for _ in 0..5 {
+        texts.push(cursor.text()?);
+    }
+    let subject = match cursor.array::<1>()? {
+        [1] => Some(SubjectKey(cursor.array()?)),
+        [0] => None,
+        _ => return None,
+    };
+    for _ in 0..4 {
+        texts.push(cursor.text()?);
+    }
+    let registry_version = u64::from_le_bytes(cursor.array()?);
+    let detail = cursor.text()?;
+    if !cursor.0.is_empty() {
+        return None;
+    }
+    let [
+        caller,
+        cert_fingerprint,
+        role,
+        action,
+        employer,
+        purpose,
+        scope,
+        outcome,
+        check_id,
+    ] = <[String; 9]>::try_from(texts).ok()?;
+    Some((
+        seq,
+        NewEntry {
+            at_micros,
+            caller,
+            cert_fingerprint,
+            role,
+            action,
+            employer,
+            subject,
+            purpose,
+            scope,
+            outcome,
+            check_id,
+            registry_version,
+            detail,
+        },
+    ))
+}
+
+struct Cursor<'a>(&'a [u8]);
+
+impl Cursor<'_> {
+    fn take(&mut self, n: usize) -> Option<&[u8]> {
+        let (head, tail) = (self.0.get(..n)?, self.0.get(n..)?);
+        self.0 = tail;
+        Some(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.take(N)?.try_into().ok()
+    }
+
+    fn text(&mut self) -> Option<String> {
+        let len = usize::try_from(u32::from_le_bytes(self.array()?)).ok()?;
+        String::from_utf8(self.take(len)?.to_vec()).ok()
+    }
+}
+
 pub fn chain_hash(prev: &[u8; 32], seq: u64, entry: &NewEntry) -> [u8; 32] {
+    chain_hash_of(prev, &canonical(seq, entry))
+}
+
+fn chain_hash_of(prev: &[u8; 32], canonical: &[u8]) -> [u8; 32] {
     let mut hasher = blake3::Hasher::new();
     hasher.update(prev);
-    hasher.update(&canonical(seq, entry));
+    hasher.update(canonical);
     *hasher.finalize().as_bytes()
 }
 
-/// The running end of the chain, owned by the single writer.
+/// The running end of the chain and of the Merkle tree over it, owned by the single writer.
 #[derive(Debug, Clone, Copy)]
 pub struct Chain {
     head: Head,
+    tree: Frontier,
 }
 
 impl Chain {
-    pub fn new(head: Head) -> Self {
-        Self { head }
+    /// `tree` must be the frontier of the tree over the entries up to `head`.
+    pub fn new(head: Head, tree: Frontier) -> Self {
+        Self { head, tree }
     }
 
     pub fn head(&self) -> Head {
         self.head
     }
 
-    /// Places `entry` after the current head and returns it with its sequence and hashes.
-    pub fn append(&mut self, body: NewEntry) -> Entry {
+    /// Places `body` after the current head and returns it with its sequence and hashes; every
+    /// Merkle node the entry completes goes to `store`, in the same transaction as the entry.
+    pub fn append<E>(
+        &mut self,
+        body: NewEntry,
+        store: impl FnMut(NodeId, &merkle::Hash) -> Result<(), E>,
+    ) -> Result<Entry, E> {
         let seq = self.head.seq + 1;
-        let hash = chain_hash(&self.head.hash, seq, &body);
+        let bytes = canonical(seq, &body);
+        self.tree.push(merkle::leaf_hash(&bytes), store)?;
+        let hash = chain_hash_of(&self.head.hash, &bytes);
         let entry = Entry {
             seq,
             prev_hash: self.head.hash,
@@ -153,7 +244,7 @@ impl Chain {
             hash,
             at_micros: entry.body.at_micros,
         };
-        entry
+        Ok(entry)
     }
 }
 
@@ -163,6 +254,9 @@ pub struct Verification {
     pub entries_checked: u64,
     /// The first entry that does not fit, and why.
     pub first_broken: Option<(u64, String)>,
+    /// The Merkle root over the entries checked, when the walk started at the first entry:
+    /// what a signed checkpoint of that size must hold.
+    pub root: Option<merkle::Hash>,
 }
 
 impl Verification {
@@ -179,6 +273,7 @@ pub struct Verifier {
     prev_hash: [u8; 32],
     checked: u64,
     broken: Option<(u64, String)>,
+    tree: Option<Frontier>,
 }
 
 impl Verifier {
@@ -188,6 +283,7 @@ impl Verifier {
             prev_hash: start_prev,
             checked: 0,
             broken: None,
+            tree: (start_seq == 1).then_some(Frontier::EMPTY),
         }
     }
 
@@ -196,6 +292,7 @@ impl Verifier {
         if self.broken.is_some() {
             return false;
         }
+        let bytes = canonical(entry.seq, &entry.body);
         let problem = if entry.seq != self.expected_seq {
             Some(format!(
                 "sequence {} found where {} was expected (an entry is missing or reordered)",
@@ -203,7 +300,7 @@ impl Verifier {
             ))
         } else if entry.prev_hash != self.prev_hash {
             Some("its link to the previous entry does not match that entry's hash".to_string())
-        } else if chain_hash(&entry.prev_hash, entry.seq, &entry.body) != entry.hash {
+        } else if chain_hash_of(&entry.prev_hash, &bytes) != entry.hash {
             Some("its content does not match its hash (the entry was altered)".to_string())
         } else {
             None
@@ -211,6 +308,9 @@ impl Verifier {
         if let Some(problem) = problem {
             self.broken = Some((self.expected_seq, problem));
             return false;
+        }
+        if let Some(tree) = self.tree.as_mut() {
+            let _ = tree.push(merkle::leaf_hash(&bytes), |_, _| Ok::<_, ()>(()));
         }
         self.checked += 1;
         self.expected_seq += 1;
@@ -221,6 +321,7 @@ impl Verifier {
     pub fn finish(self) -> Verification {
         Verification {
             entries_checked: self.checked,
+            root: self.tree.map(|tree| tree.root()),
             first_broken: self.broken,
         }
     }
@@ -231,16 +332,21 @@ mod tests {
     use super::*;
 
     fn entries(n: u64) -> Vec<Entry> {
-        let mut chain = Chain::new(Head::EMPTY);
+        let mut chain = Chain::new(Head::EMPTY, Frontier::EMPTY);
         (0..n)
             .map(|i| {
-                chain.append(NewEntry {
-                    at_micros: i as i64,
-                    action: "CheckService.Check".into(),
-                    outcome: "NO_RECORD".into(),
-                    subject: Some(SubjectKey([i as u8; 32])),
-                    ..NewEntry::default()
-                })
+                chain
+                    .append(
+                        NewEntry {
+                            at_micros: i as i64,
+                            action: "CheckService.Check".into(),
+                            outcome: "NO_RECORD".into(),
+                            subject: Some(SubjectKey([i as u8; 32])),
+                            ..NewEntry::default()
+                        },
+                        |_, _| Ok::<_, ()>(()),
+                    )
+                    .unwrap()
             })
             .collect()
     }
@@ -298,5 +404,30 @@ mod tests {
             ..NewEntry::default()
         };
         assert_ne!(canonical(1, &a), canonical(1, &b));
+    }
+
+    #[test]
+    fn canonical_bytes_decode_to_the_entry() {
+        for entry in entries(3) {
+            let bytes = canonical(entry.seq, &entry.body);
+            assert_eq!(
+                decode_canonical(&bytes),
+                Some((entry.seq, entry.body.clone()))
+            );
+            assert_eq!(decode_canonical(&bytes[..bytes.len() - 1]), None);
+        }
+    }
+
+    #[test]
+    fn verification_yields_the_merkle_root_of_the_entries() {
+        let log = entries(6);
+        let mut tree = Frontier::EMPTY;
+        for e in &log {
+            tree.push(merkle::leaf_hash(&canonical(e.seq, &e.body)), |_, _| {
+                Ok::<_, ()>(())
+            })
+            .unwrap();
+        }
+        assert_eq!(verify(&log).root, Some(tree.root()));
     }
 }

@@ -398,6 +398,71 @@ pub struct Timings {
     pub city_units: u64,
     pub who_checked_seconds: f64,
     pub who_checked_entries: u64,
+    pub proofs: ProofTimes,
+}
+
+/// Latencies of the verifiable log's proofs on the seeded log, in milliseconds: each call is
+/// a whole audited RPC (its own audit entry included).
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct ProofTimes {
+    pub samples: usize,
+    pub inclusion_p50_ms: f64,
+    pub inclusion_p99_ms: f64,
+    pub consistency_p50_ms: f64,
+    pub consistency_p99_ms: f64,
+}
+
+/// Proofs taken for the timings, spread over the whole log.
+const PROOF_SAMPLES: u64 = 200;
+
+async fn measure_proofs(channel: tonic::transport::Channel) -> Result<ProofTimes, BenchError> {
+    let mut audit = AuditServiceClient::new(channel);
+    let size = audit
+        .checkpoint(proto::CheckpointRequest { size: 0 })
+        .await
+        .map_err(failed("checkpoint"))?
+        .into_inner()
+        .size;
+    if size < 2 {
+        return Ok(ProofTimes::default());
+    }
+    let (mut inclusion, mut consistency) = (Vec::new(), Vec::new());
+    for i in 0..PROOF_SAMPLES {
+        // A stride coprime to most sizes visits the log evenly without a random generator.
+        let index = (i * 7_919_003 + 13) % size;
+        let started = Instant::now();
+        audit
+            .inclusion_proof(proto::InclusionProofRequest {
+                entry: Some(proto::inclusion_proof_request::Entry::Index(index)),
+            })
+            .await
+            .map_err(failed("inclusion proof"))?;
+        inclusion.push(started.elapsed().as_secs_f64() * 1e3);
+        let started = Instant::now();
+        audit
+            .consistency_proof(proto::ConsistencyProofRequest {
+                old_size: index.max(1),
+                new_size: size,
+            })
+            .await
+            .map_err(failed("consistency proof"))?;
+        consistency.push(started.elapsed().as_secs_f64() * 1e3);
+    }
+    let (i50, i99) = percentiles(&mut inclusion);
+    let (c50, c99) = percentiles(&mut consistency);
+    Ok(ProofTimes {
+        samples: inclusion.len(),
+        inclusion_p50_ms: i50,
+        inclusion_p99_ms: i99,
+        consistency_p50_ms: c50,
+        consistency_p99_ms: c99,
+    })
+}
+
+fn percentiles(ms: &mut [f64]) -> (f64, f64) {
+    ms.sort_by(f64::total_cmp);
+    let at = |q: f64| ms[((ms.len() - 1) as f64 * q).round() as usize];
+    (at(0.50), at(0.99))
 }
 
 /// Verifies the whole chain, then runs the report for everything and for one city, then asks
@@ -414,6 +479,7 @@ pub async fn measure(server: &ServerProcess, seeded: &Seeded) -> Result<Timings,
     if !verified.ok {
         return Err(BenchError::new("the audit chain did not verify"));
     }
+    let proofs = measure_proofs(channel.clone()).await?;
     let mut oversight = OversightServiceClient::new(channel);
     let everything = report(&mut oversight, "").await?;
     if everything.units < seeded.units {
@@ -461,6 +527,7 @@ pub async fn measure(server: &ServerProcess, seeded: &Seeded) -> Result<Timings,
         city_units: city.units,
         who_checked_seconds,
         who_checked_entries,
+        proofs,
     })
 }
 

@@ -191,6 +191,7 @@ pub struct Oversight {
     pub city_report_seconds: f64,
     pub who_checked_seconds: f64,
     pub who_checked_entries: u64,
+    pub proofs: super::oversight::ProofTimes,
     pub peak_rss_mib: Option<f64>,
 }
 
@@ -214,6 +215,7 @@ impl Oversight {
             city_report_seconds: t.city_report_seconds,
             who_checked_seconds: t.who_checked_seconds,
             who_checked_entries: t.who_checked_entries,
+            proofs: t.proofs,
             peak_rss_mib,
         }
     }
@@ -454,6 +456,16 @@ fn oversight_table(t: &mut String, o: &Oversight) {
         .map(|(name, units)| format!("{name} {}", count(*units as f64)))
         .collect();
     let _ = writeln!(t, "  units per finding: {}", findings.join(", "));
+    let p = &o.proofs;
+    let _ = writeln!(
+        t,
+        "  inclusion proof (receipt)   p50 {:.2} ms, p99 {:.2} ms; consistency proof p50 {:.2} ms, p99 {:.2} ms ({} each)",
+        p.inclusion_p50_ms,
+        p.inclusion_p99_ms,
+        p.consistency_p50_ms,
+        p.consistency_p99_ms,
+        p.samples
+    );
 }
 
 fn errors_note(a: &Rate, b: &Rate) -> String {

@@ -41,6 +41,44 @@ pub enum AuditCommand {
         /// Last sequence number (default: the head).
         #[arg(long, default_value_t = 0)]
         to: u64,
+        /// With --db: a signed checkpoint file; the file's entries up to its size must hash to
+        /// its root, which finds deleted, edited, reordered or truncated entries even when the
+        /// chain was re-hashed.
+        #[arg(long, requires = "db")]
+        checkpoint: Option<PathBuf>,
+        /// The log's verifier key, to check the checkpoint's signature.
+        #[arg(long, value_name = "VKEY", requires = "checkpoint")]
+        log_key: Option<String>,
+    },
+    /// The RFC 6962 consistency proof between two tree sizes (base64 hashes, one a line).
+    Consistency {
+        #[arg(long)]
+        old: u64,
+        /// Default: the newest checkpoint's size.
+        #[arg(long, default_value_t = 0)]
+        new: u64,
+    },
+    /// Follow the log as a witness: verify the newest checkpoint against the one kept in
+    /// --state, keep it, cosign it and hand the cosignature back. Exit 8 when the log was
+    /// rewritten or truncated (prosecutor).
+    Witness {
+        /// The witness's folder: its key, the log's key and the last checkpoint it accepted.
+        #[arg(long)]
+        state: PathBuf,
+        /// The log's verifier key (first run; kept in --state afterwards).
+        #[arg(long, value_name = "VKEY")]
+        log_key: Option<String>,
+        /// The witness's key name.
+        #[arg(long, default_value = "witness.localhost/safehire")]
+        name: String,
+    },
+    /// Print the log's verifier key (C2SP vkey).
+    LogKey,
+    /// Print the newest signed checkpoint, with its cosignatures.
+    Checkpoint {
+        /// A kept checkpoint of this size instead of the newest.
+        #[arg(long, default_value_t = 0)]
+        size: u64,
     },
     /// Audit entries, oldest first, one per line; --json gives one JSON object per line
     /// (prosecutor).
@@ -100,8 +138,15 @@ pub async fn run(connect: &ConnectArgs, cmd: AuditCommand, json: bool) -> Result
         }
         AuditCommand::Verify {
             db: Some(db),
+            checkpoint: Some(checkpoint),
+            log_key,
+            ..
+        } => verify_against_checkpoint(&db, &checkpoint, log_key.as_deref(), json),
+        AuditCommand::Verify {
+            db: Some(db),
             from,
             to,
+            ..
         } => {
             let (verification, head) =
                 store::verify_file(&db, from, to).map_err(|e| CliError::io(&db, e))?;
@@ -113,11 +158,18 @@ pub async fn run(connect: &ConnectArgs, cmd: AuditCommand, json: bool) -> Result
                     first_broken_sequence: first,
                     problem,
                     head: Some(crate::api::head_proto(&head)),
+                    tree_problem: store::check_tree_file(&db)
+                        .map_err(|e| CliError::io(&db, e))?
+                        .unwrap_or_default(),
+                    unexplained: store::unexplained_in_file(&db)
+                        .map_err(|e| CliError::io(&db, e))?,
                 },
                 json,
             )
         }
-        AuditCommand::Verify { db: None, from, to } => {
+        AuditCommand::Verify {
+            db: None, from, to, ..
+        } => {
             let mut client = AuditServiceClient::new(connect.connect(Role::Prosecutor).await?);
             let reply = client
                 .verify(proto::VerifyRequest {
@@ -127,6 +179,59 @@ pub async fn run(connect: &ConnectArgs, cmd: AuditCommand, json: bool) -> Result
                 .await?
                 .into_inner();
             report(&reply, json)
+        }
+        AuditCommand::Consistency { old, new } => {
+            let mut client = AuditServiceClient::new(connect.connect(Role::Prosecutor).await?);
+            let reply = client
+                .consistency_proof(proto::ConsistencyProofRequest {
+                    old_size: old,
+                    new_size: new,
+                })
+                .await?
+                .into_inner();
+            let hashes: Vec<String> = reply.hashes.iter().map(|h| b64(h)).collect();
+            if json {
+                print_json(&json!({
+                    "old_size": reply.old_size,
+                    "new_size": reply.new_size,
+                    "hashes": hashes,
+                }));
+            } else {
+                for hash in hashes {
+                    println!("{hash}");
+                }
+            }
+            Ok(exit::OK)
+        }
+        AuditCommand::Witness {
+            state,
+            log_key,
+            name,
+        } => {
+            let args = super::witness::WitnessArgs {
+                state,
+                log_key,
+                name,
+            };
+            super::witness::run(connect, args, json).await
+        }
+        AuditCommand::LogKey => {
+            let reply = fetch_checkpoint(connect, 0).await?;
+            if json {
+                print_json(&json!({"verifier_key": reply.verifier_key}));
+            } else {
+                println!("{}", reply.verifier_key);
+            }
+            Ok(exit::OK)
+        }
+        AuditCommand::Checkpoint { size } => {
+            let reply = fetch_checkpoint(connect, size).await?;
+            if json {
+                print_json(&json!({"size": reply.size, "checkpoint": reply.checkpoint}));
+            } else {
+                print!("{}", reply.checkpoint);
+            }
+            Ok(exit::OK)
         }
         AuditCommand::Log {
             org,
@@ -172,6 +277,97 @@ pub async fn run(connect: &ConnectArgs, cmd: AuditCommand, json: bool) -> Result
             print_trail(entries, u64::MAX, json).await
         }
     }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+async fn fetch_checkpoint(
+    connect: &ConnectArgs,
+    size: u64,
+) -> Result<proto::CheckpointResponse, CliError> {
+    let mut client = AuditServiceClient::new(connect.connect(Role::Prosecutor).await?);
+    Ok(client
+        .checkpoint(proto::CheckpointRequest { size })
+        .await?
+        .into_inner())
+}
+
+/// `audit verify --db FILE --checkpoint FILE`: the file's first entries, as many as the
+/// checkpoint covers, must form an intact chain whose Merkle root is the checkpoint's.
+fn verify_against_checkpoint(
+    db: &std::path::Path,
+    file: &std::path::Path,
+    log_key: Option<&str>,
+    json: bool,
+) -> Result<u8, CliError> {
+    use crate::audit::note::{Checkpoint, Note, SignedCheckpoint, Verifier};
+    let text = std::fs::read_to_string(file).map_err(|e| CliError::io(file, e))?;
+    let bad = |e: crate::audit::note::NoteError| {
+        CliError::new(exit::FAILED, format!("{}: {e}", file.display()))
+    };
+    let (checkpoint, signature) = match log_key {
+        Some(key) => {
+            let key =
+                Verifier::parse(key).map_err(|e| CliError::usage(format!("--log-key: {e}")))?;
+            (
+                SignedCheckpoint::open(&text, &key).map_err(bad)?.checkpoint,
+                "verified",
+            )
+        }
+        None => {
+            let note = Note::parse(&text).map_err(bad)?;
+            (
+                Checkpoint::parse_body(&note.text).map_err(bad)?,
+                "not checked (no --log-key)",
+            )
+        }
+    };
+    let problem = if checkpoint.size == 0 {
+        None
+    } else {
+        let (verification, head) =
+            store::verify_file(db, 1, checkpoint.size).map_err(|e| CliError::io(db, e))?;
+        if let Some((seq, why)) = &verification.first_broken {
+            Some(format!("the chain breaks at entry {seq}: {why}"))
+        } else if verification.entries_checked < checkpoint.size {
+            Some(format!(
+                "TRUNCATED: the file holds {} entries (head {}), the checkpoint covers {}",
+                verification.entries_checked, head.seq, checkpoint.size
+            ))
+        } else if verification.root != Some(checkpoint.root) {
+            Some(format!(
+                "REWRITTEN: entries 1..{} do not hash to the checkpoint's root (an entry was \
+                 deleted, edited or reordered, and the chain re-hashed)",
+                checkpoint.size
+            ))
+        } else {
+            None
+        }
+    };
+    if json {
+        print_json(&json!({
+            "ok": problem.is_none(),
+            "checkpoint_size": checkpoint.size,
+            "signature": signature,
+            "problem": problem,
+        }));
+    } else {
+        match &problem {
+            None => println!(
+                "audit log OK against the checkpoint: entries 1..{} match its root (signature {signature})",
+                checkpoint.size
+            ),
+            Some(problem) => println!("audit log does NOT match the checkpoint: {problem}"),
+        }
+    }
+    Ok(if problem.is_none() {
+        exit::OK
+    } else {
+        exit::FAILED
+    })
 }
 
 /// Prints entries as they arrive, so that a long trail starts showing at once. `limit` is the
@@ -269,7 +465,20 @@ fn report(reply: &proto::VerifyResponse, json: bool) -> Result<u8, CliError> {
             "problem": reply.problem,
             "head_sequence": reply.head.as_ref().map(|h| h.sequence),
             "head_hash": reply.head.as_ref().map(|h| h.hash.clone()),
+            "tree_problem": reply.tree_problem,
+            "unexplained": reply.unexplained,
         }));
+    } else if reply.ok && (!reply.tree_problem.is_empty() || !reply.unexplained.is_empty()) {
+        println!("audit chain OK: {} entries verified", reply.entries_checked);
+        if !reply.tree_problem.is_empty() {
+            println!(
+                "but the Merkle tree does NOT match them: {}",
+                reply.tree_problem
+            );
+        }
+        for problem in &reply.unexplained {
+            println!("NOT EXPLAINED BY THE LOG: {problem}");
+        }
     } else if reply.ok {
         println!("audit chain OK: {} entries verified", reply.entries_checked);
         if let Some(head) = &reply.head {
@@ -281,5 +490,11 @@ fn report(reply: &proto::VerifyResponse, json: bool) -> Result<u8, CliError> {
             reply.first_broken_sequence, reply.problem, reply.entries_checked
         );
     }
-    Ok(if reply.ok { exit::OK } else { exit::FAILED })
+    Ok(
+        if reply.ok && reply.tree_problem.is_empty() && reply.unexplained.is_empty() {
+            exit::OK
+        } else {
+            exit::FAILED
+        },
+    )
 }

@@ -18,12 +18,14 @@ mod moment;
 mod org_cmd;
 mod org_import;
 mod oversight_cmd;
+mod receipt_cmd;
 mod registry_cmd;
 mod report;
 mod review_cmd;
 mod roster_cmd;
 mod serve_cmd;
 mod staff_file;
+mod witness;
 
 use clap::{Parser, Subcommand};
 
@@ -69,6 +71,8 @@ pub enum Command {
     /// The audit log: head and verification (prosecutor, operator); the trail (prosecutor).
     #[command(subcommand)]
     Audit(audit_cmd::AuditCommand),
+    /// A check's receipt from the verifiable log, and its offline verification.
+    Receipt(receipt_cmd::ReceiptArgs),
     /// Legal supervision: compliance reports (prosecutor; a bureau for its own units).
     #[command(subcommand)]
     Oversight(oversight_cmd::OversightCommand),
@@ -170,6 +174,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Review(cmd) => review_cmd::run(&cli.connect, cmd, json).await,
         Command::Org(cmd) => org_cmd::run(&cli.connect, cmd, json).await,
         Command::Audit(cmd) => audit_cmd::run(&cli.connect, cmd, json).await,
+        Command::Receipt(args) => receipt_cmd::run(&cli.connect, args, json).await,
         Command::Oversight(cmd) => oversight_cmd::run(&cli.connect, cmd, json).await,
         Command::Certs(cmd) => certs_cmd::run(&cli.connect, cmd, json).await,
         Command::Gen(cmd) => gen_cmd::run(cmd),

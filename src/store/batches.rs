@@ -91,16 +91,19 @@ pub enum RowAnswer {
 }
 
 /// Records a chunk's answers: each check's audit entry (and hidden review case) and the row's
-/// pointer to it, in one transaction.
+/// pointer to it, in one transaction. Returns, per answer, the check's audit sequence number
+/// (none for a row answered with an error).
 pub fn record(
     ctx: &mut WriteCtx<'_>,
     batch: i64,
     answers: Vec<(u64, RowAnswer)>,
-) -> Result<(), StoreError> {
+) -> Result<Vec<Option<u64>>, StoreError> {
+    let mut seqs = Vec::with_capacity(answers.len());
     for (row, answer) in answers {
         let (seq, field, reason) = match answer {
             RowAnswer::Checked(check) => {
                 let entry = super::checks::record(ctx, *check)?;
+                seqs.push(Some(entry.seq));
                 (Some(to_i64(entry.seq)), None, None)
             }
             RowAnswer::Denied {
@@ -109,9 +112,13 @@ pub fn record(
                 reason,
             } => {
                 let entry = ctx.audit(*entry)?;
+                seqs.push(None);
                 (Some(to_i64(entry.seq)), Some(field), Some(reason))
             }
-            RowAnswer::Refused { field, reason } => (None, Some(field), Some(reason)),
+            RowAnswer::Refused { field, reason } => {
+                seqs.push(None);
+                (None, Some(field), Some(reason))
+            }
         };
         ctx.conn
             .prepare_cached(
@@ -120,13 +127,15 @@ pub fn record(
             )?
             .execute(params![batch, to_i64(row), seq, field, reason])?;
     }
-    Ok(())
+    Ok(seqs)
 }
 
 /// What was answered for a row, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recorded {
     Checked {
+        /// The check's audit sequence number.
+        seq: u64,
         outcome: String,
         check_id: String,
         at_micros: i64,
@@ -141,7 +150,7 @@ pub enum Recorded {
 }
 
 const RECORDED_SQL: &str = "SELECT b.row, a.outcome, a.check_id, a.at, a.registry_version, a.scope,
-            a.employer, b.error_field, b.error_reason
+            a.employer, b.error_field, b.error_reason, b.audit_seq
      FROM batch_rows b LEFT JOIN audit_log a ON a.seq = b.audit_seq
      WHERE b.batch = ?1";
 
@@ -155,6 +164,7 @@ fn recorded_from_row(row: &rusqlite::Row<'_>) -> Result<(u64, Recorded), rusqlit
             reason: row.get::<_, Option<String>>(8)?.unwrap_or_default(),
         },
         (Some(outcome), None) => Recorded::Checked {
+            seq: from_i64(row.get::<_, Option<i64>>(9)?.unwrap_or(0)),
             outcome,
             check_id: row.get(2)?,
             at_micros: row.get(3)?,

@@ -15,6 +15,8 @@ mod records;
 mod reviews;
 mod rosters;
 mod schema;
+mod state_sql;
+mod tree_sql;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -32,6 +34,7 @@ pub use oversight::AuditFilter;
 pub use records::{FlagChange, ImportCounts, RecordFlag};
 pub use reviews::{ReviewRow, ReviewViewer};
 pub use rosters::{Application, Member, RosterCounts, RosterFacts, StagedMember};
+pub use tree_sql::StoredCheckpoint;
 pub use writer::WriteCtx;
 
 use crate::audit::{Chain, Entry, Head, NewEntry, Verification};
@@ -72,6 +75,13 @@ pub enum StoreError {
     NotOwner(String),
     #[error("audit entry {0} does not exist")]
     NoSuchEntry(u64),
+    #[error("the audit log's Merkle tree has no node at level {0}, index {1}")]
+    TreeIncomplete(u8, u64),
+    #[error(
+        "the audit log's Merkle tree holds {tree} leaves but the log only {log} entries \
+         (entries were removed from the database)"
+    )]
+    TreeAhead { tree: u64, log: u64 },
     #[error("could not start the database writer: {0}")]
     Thread(std::io::Error),
     #[error("{path}: {source}")]
@@ -114,7 +124,8 @@ impl Store {
                 "discarded rows of imports and roster uploads that never finished"
             );
         }
-        let chain = Chain::new(audit_sql::head(&conn)?);
+        let head = audit_sql::head(&conn)?;
+        let chain = Chain::new(head, tree_sql::catch_up(&conn, head)?);
         let writer = Arc::new(writer::Writer::start(conn, chain)?);
         Ok(Self {
             path: path.to_path_buf(),
@@ -228,6 +239,99 @@ impl Store {
     pub async fn verify_audit(&self, from: u64, to: u64) -> Result<Verification, StoreError> {
         self.read(move |conn| audit_sql::verify(conn, from, to))
             .await
+    }
+
+    /// Logs the state of every record and organisation once, for a database from before the
+    /// state was bound to the log; returns how many entries that wrote (0 once done).
+    pub async fn bind_state_baseline(&self, template: NewEntry) -> Result<u64, StoreError> {
+        self.write_alone(move |ctx| state_sql::baseline(ctx, &template))
+            .await
+    }
+
+    /// Every record and organisation whose stored state the log does not explain.
+    pub async fn unexplained_state(&self) -> Result<Vec<String>, StoreError> {
+        self.read(state_sql::unexplained).await
+    }
+
+    /// Compares the stored Merkle tree with one recomputed from the entries.
+    pub async fn check_audit_tree(&self) -> Result<Option<String>, StoreError> {
+        self.read(tree_sql::check_stored).await
+    }
+
+    /// The durable size of the log and the Merkle root over it, read together.
+    pub async fn log_root(&self) -> Result<(u64, [u8; 32]), StoreError> {
+        self.read(|conn| {
+            let tx = conn.unchecked_transaction()?;
+            let size = audit_sql::head(&tx)?.seq;
+            let root = tree_sql::root(&tx, size)?;
+            Ok((size, root))
+        })
+        .await
+    }
+
+    pub async fn inclusion_proof(
+        &self,
+        index: u64,
+        size: u64,
+    ) -> Result<Vec<[u8; 32]>, StoreError> {
+        self.read(move |conn| tree_sql::inclusion(conn, index, size))
+            .await
+    }
+
+    pub async fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<[u8; 32]>, StoreError> {
+        self.read(move |conn| tree_sql::consistency(conn, old, new))
+            .await
+    }
+
+    pub async fn audit_entry(&self, seq: u64) -> Result<Option<Entry>, StoreError> {
+        self.read(move |conn| tree_sql::entry(conn, seq)).await
+    }
+
+    pub async fn check_entry(&self, check_id: String) -> Result<Option<Entry>, StoreError> {
+        self.read(move |conn| tree_sql::check_entry(conn, &check_id))
+            .await
+    }
+
+    /// Keeps a signed checkpoint. Not audited: signing is the log's own bookkeeping, and an
+    /// entry for it would make every checkpoint stale at once.
+    pub async fn save_checkpoint(
+        &self,
+        size: u64,
+        signed_at: i64,
+        note: String,
+    ) -> Result<(), StoreError> {
+        self.write(move |ctx| tree_sql::insert_checkpoint(ctx.conn, size, signed_at, &note))
+            .await
+    }
+
+    /// The newest checkpoint (`size` 0) or the one of `size`, with its cosignatures.
+    pub async fn checkpoint(&self, size: u64) -> Result<Option<StoredCheckpoint>, StoreError> {
+        self.read(move |conn| tree_sql::checkpoint(conn, size))
+            .await
+    }
+
+    pub async fn checkpoint_covering(
+        &self,
+        index: u64,
+    ) -> Result<Option<StoredCheckpoint>, StoreError> {
+        self.read(move |conn| tree_sql::checkpoint_covering(conn, index))
+            .await
+    }
+
+    /// Keeps a witness's cosignature of the checkpoint of `size`, audited with `audit`.
+    pub async fn add_cosignature(
+        &self,
+        size: u64,
+        witness: String,
+        line: String,
+        audit: NewEntry,
+    ) -> Result<(), StoreError> {
+        self.write(move |ctx| {
+            tree_sql::upsert_cosignature(ctx.conn, size, &witness, &line, audit.at_micros)?;
+            ctx.audit(audit)?;
+            Ok(())
+        })
+        .await
     }
 
     // ---- records ----
@@ -532,12 +636,13 @@ impl Store {
         .await
     }
 
-    /// Records a chunk of answered rows durably.
+    /// Records a chunk of answered rows durably; returns, per answer, the check's audit
+    /// sequence number (none for a row answered with an error).
     pub async fn record_batch_rows(
         &self,
         batch: i64,
         answers: Vec<(u64, RowAnswer)>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<Option<u64>>, StoreError> {
         self.write(move |ctx| batches::record(ctx, batch, answers))
             .await
     }
@@ -625,7 +730,8 @@ impl Store {
     ) -> Result<Organisation, StoreError> {
         self.write(move |ctx| {
             let org = orgs::upsert(ctx.conn, &enrolment, at_micros)?;
-            ctx.audit(audit)?;
+            let entry = state_sql::with_org_state(ctx.conn, enrolment.uscc.as_str(), audit)?;
+            ctx.audit(entry)?;
             Ok(org)
         })
         .await
@@ -643,11 +749,12 @@ impl Store {
             for e in &enrolments {
                 if orgs::get(ctx.conn, e.uscc.as_str())?.is_none() {
                     orgs::upsert(ctx.conn, e, at_micros)?;
-                    ctx.audit(NewEntry {
+                    let entry = NewEntry {
                         employer: e.uscc.as_str().to_string(),
                         detail: format!("role={}", e.role.label()),
                         ..audit.clone()
-                    })?;
+                    };
+                    ctx.audit(state_sql::with_org_state(ctx.conn, e.uscc.as_str(), entry)?)?;
                     added += 1;
                 }
             }
@@ -671,7 +778,13 @@ impl Store {
             } else {
                 "NOT_FOUND".into()
             };
-            ctx.audit(NewEntry { outcome, ..audit })?;
+            let entry = NewEntry { outcome, ..audit };
+            let entry = if found {
+                state_sql::with_org_state(ctx.conn, &uscc, entry)?
+            } else {
+                entry
+            };
+            ctx.audit(entry)?;
             Ok(found)
         })
         .await
@@ -691,12 +804,15 @@ impl Store {
     ) -> Result<Option<Organisation>, StoreError> {
         self.write(move |ctx| {
             let org = orgs::set_status(ctx.conn, &uscc, status, at_micros)?;
-            let outcome = if org.is_some() {
-                audit.outcome.clone()
+            let entry = if org.is_some() {
+                state_sql::with_org_state(ctx.conn, &uscc, audit)?
             } else {
-                "NOT_FOUND".into()
+                NewEntry {
+                    outcome: "NOT_FOUND".into(),
+                    ..audit
+                }
             };
-            ctx.audit(NewEntry { outcome, ..audit })?;
+            ctx.audit(entry)?;
             Ok(org)
         })
         .await
@@ -735,6 +851,16 @@ impl Store {
 pub fn verify_file(path: &Path, from: u64, to: u64) -> Result<(Verification, Head), StoreError> {
     let conn = open_reader(path)?;
     Ok((audit_sql::verify(&conn, from, to)?, audit_sql::head(&conn)?))
+}
+
+/// Compares the stored Merkle tree of a database file with one recomputed from its entries.
+pub fn check_tree_file(path: &Path) -> Result<Option<String>, StoreError> {
+    tree_sql::check_stored(&open_reader(path)?)
+}
+
+/// Every record and organisation of a database file whose stored state its log does not explain.
+pub fn unexplained_in_file(path: &Path) -> Result<Vec<String>, StoreError> {
+    state_sql::unexplained(&open_reader(path)?)
 }
 
 /// Reads the audit head of a database file directly (read-only).

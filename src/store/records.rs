@@ -169,7 +169,7 @@ pub fn finish_import(
                 continue;
             }
         }
-        ctx.audit(NewEntry {
+        let entry = NewEntry {
             subject: Some(SubjectKey(record.subject)),
             outcome: if effect == ImportEffect::Created {
                 "CREATED"
@@ -180,7 +180,12 @@ pub fn finish_import(
             registry_version: version,
             detail: format!("source_ref={source_ref}"),
             ..audit.clone()
-        })?;
+        };
+        ctx.audit(super::state_sql::with_record_state(
+            conn,
+            &source_ref,
+            entry,
+        )?)?;
     }
     drop(rows);
     drop(stmt);
@@ -398,12 +403,15 @@ pub fn set_flag(
     } else {
         registry_version(ctx.conn)?
     };
-    ctx.audit(NewEntry {
+    let entry = NewEntry {
         subject: Some(subject),
         outcome: if changed { "CHANGED" } else { "UNCHANGED" }.into(),
         registry_version: version,
         ..audit.clone()
-    })?;
+    };
+    ctx.audit(super::state_sql::with_record_state(
+        ctx.conn, source_ref, entry,
+    )?)?;
     let alerts_raised = if changed && flag == RecordFlag::Reinstated && !sealed {
         let today = crate::roster::date_text(crate::clock::calendar_date(
             crate::clock::from_micros(at_micros),
@@ -444,7 +452,7 @@ pub fn transfer(
         .prepare_cached("UPDATE records SET owner = ?2 WHERE source_ref = ?1")?
         .execute(params![source_ref, new_owner])?;
     let version = registry_version(ctx.conn)?;
-    ctx.audit(NewEntry {
+    let entry = NewEntry {
         subject: Some(SubjectKey(subject)),
         outcome: "TRANSFERRED".into(),
         registry_version: version,
@@ -454,6 +462,9 @@ pub fn transfer(
             old_owner.unwrap_or_default()
         ),
         ..audit
-    })?;
+    };
+    ctx.audit(super::state_sql::with_record_state(
+        ctx.conn, source_ref, entry,
+    )?)?;
     Ok(Some(version))
 }

@@ -224,11 +224,41 @@ const MIGRATIONS: &[&str] = &[
         WHERE employer = NEW.employer AND subject = NEW.subject;
     END;
     ",
-    // issue 16: the check a registrar's confirmation of a name mismatch turned into an alert.
+    // 7: the verifiable log (issue 15). `audit_tree` holds every complete subtree of the RFC 6962
+    // Merkle tree over the entries (level 0 the leaves), written by the writer in the same
+    // transaction as its entries, so that a proof on any size reads O(log n) rows; a database
+    // from before this migration gets its tree built over the entries it holds at the next
+    // start (`tree_sql::catch_up`). Signed checkpoints are kept, with the witnesses'
+    // cosignatures. Check ids are time-ordered (UUIDv7), so their index grows at its end.
+    "
+    CREATE TABLE audit_tree (
+        level INTEGER NOT NULL,
+        idx   INTEGER NOT NULL,
+        hash  BLOB NOT NULL,
+        PRIMARY KEY (level, idx)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE audit_checkpoints (
+        size      INTEGER PRIMARY KEY,
+        signed_at INTEGER NOT NULL,
+        note      TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE audit_cosignatures (
+        size     INTEGER NOT NULL,
+        witness  TEXT NOT NULL,
+        line     TEXT NOT NULL,
+        added_at INTEGER NOT NULL,
+        PRIMARY KEY (size, witness)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE INDEX audit_log_check ON audit_log (check_id) WHERE check_id <> '';
+    ",
+    // 8: the check a registrar's confirmation of a name mismatch turned into an alert.
     "
     ALTER TABLE alerts ADD COLUMN check_id TEXT NOT NULL DEFAULT '';
     ",
-    // issue 16: the registrar organisation a record belongs to, from the audit entry of its
+    // 9: the registrar organisation a record belongs to, from the audit entry of its
     // creation (NULL when none is on record: only an operator's transfer then gives it one).
     "
     ALTER TABLE records ADD COLUMN owner TEXT;
@@ -238,7 +268,7 @@ const MIGRATIONS: &[&str] = &[
           AND a.outcome = 'CREATED' AND a.detail = 'source_ref=' || records.source_ref
         ORDER BY a.seq LIMIT 1);
     ",
-    // issue 16: the headcount a unit was enrolled with, which bounds its roster (0: not set).
+    // 10: the headcount a unit was enrolled with, which bounds its roster (0: not set).
     "
     ALTER TABLE organisations ADD COLUMN headcount INTEGER NOT NULL DEFAULT 0;
     ",

@@ -32,10 +32,13 @@ pub struct WriteCtx<'a> {
 }
 
 impl WriteCtx<'_> {
-    /// Appends an audit entry in the current transaction.
+    /// Appends an audit entry, and the Merkle nodes it completes, in the current transaction.
     pub fn audit(&mut self, body: NewEntry) -> Result<Entry, StoreError> {
-        let entry = self.chain.append(body);
-        super::audit_sql::insert(self.conn, &entry)?;
+        let conn = self.conn;
+        let entry = self.chain.append(body, |id, hash| {
+            super::tree_sql::insert_node(conn, id, hash)
+        })?;
+        super::audit_sql::insert(conn, &entry)?;
         Ok(entry)
     }
 }
@@ -310,6 +313,7 @@ fn commit(
 mod tests {
     use super::*;
     use crate::audit::Head;
+    use crate::audit::merkle::Frontier;
 
     fn count(ctx: &mut WriteCtx<'_>) -> Result<i64, StoreError> {
         Ok(ctx
@@ -321,7 +325,7 @@ mod tests {
     async fn a_job_alone_commits_or_leaves_nothing() {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch("CREATE TABLE t (x INTEGER)").unwrap();
-        let mut writer = Writer::start(conn, Chain::new(Head::EMPTY)).unwrap();
+        let mut writer = Writer::start(conn, Chain::new(Head::EMPTY, Frontier::EMPTY)).unwrap();
         let failed = writer
             .run_alone(|ctx| {
                 ctx.conn.execute("INSERT INTO t VALUES (1)", [])?;

@@ -101,6 +101,8 @@ fn units_for_verification(dir: &Path) -> Vec<PathBuf> {
         "safehire.service",
         "safehire-backup.service",
         "safehire-backup.timer",
+        "safehire-witness.service",
+        "safehire-witness.timer",
     ]
     .iter()
     .map(|name| {

@@ -703,11 +703,7 @@ async fn unchecked_additions_after_the_first_declaration_count_against_the_quota
     let mut rosters = server.rosters(Role::Employer).await;
     // The first declaration: 30 existing staff, beyond the quota, are not held back.
     rosters
-        .replace_roster(tokio_stream::iter(roster_upload(
-            "",
-            declare(0, 30),
-            100,
-        )))
+        .replace_roster(tokio_stream::iter(roster_upload("", declare(0, 30), 100)))
         .await
         .unwrap();
     // One applicant checked PRE_HIRE joins freely; 25 unchecked strangers do not.
@@ -718,21 +714,13 @@ async fn unchecked_additions_after_the_first_declaration_count_against_the_quota
         .await
         .unwrap();
     let hired = rosters
-        .record_hires(tokio_stream::iter(roster_upload(
-            "",
-            declare(30, 31),
-            10,
-        )))
+        .record_hires(tokio_stream::iter(roster_upload("", declare(30, 31), 10)))
         .await
         .unwrap()
         .into_inner();
     assert_eq!(hired.added, 1);
     let refused = rosters
-        .record_hires(tokio_stream::iter(roster_upload(
-            "",
-            declare(31, 56),
-            10,
-        )))
+        .record_hires(tokio_stream::iter(roster_upload("", declare(31, 56), 10)))
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::ResourceExhausted);
@@ -743,11 +731,7 @@ async fn unchecked_additions_after_the_first_declaration_count_against_the_quota
     );
     // Within what is left (19 rows), they join and use it up.
     let hired = rosters
-        .record_hires(tokio_stream::iter(roster_upload(
-            "",
-            declare(31, 50),
-            10,
-        )))
+        .record_hires(tokio_stream::iter(roster_upload("", declare(31, 50), 10)))
         .await
         .unwrap()
         .into_inner();

@@ -33,3 +33,4 @@ mod privacy;
 mod probes;
 mod readme;
 mod roster;
+mod verifiable_log;

@@ -47,7 +47,7 @@ pub enum AuditCommand {
         #[arg(long, requires = "db")]
         checkpoint: Option<PathBuf>,
         /// The log's verifier key, to check the checkpoint's signature.
-        #[arg(long, value_name = "VKEY", requires = "checkpoint")]
+        #[arg(long, value_name = "VKEY", requires = "checkpoint", value_parser = super::vkey_or_file)]
         log_key: Option<String>,
     },
     /// The RFC 6962 consistency proof between two tree sizes (base64 hashes, one a line).
@@ -66,7 +66,7 @@ pub enum AuditCommand {
         #[arg(long)]
         state: PathBuf,
         /// The log's verifier key (first run; kept in --state afterwards).
-        #[arg(long, value_name = "VKEY")]
+        #[arg(long, value_name = "VKEY", value_parser = super::vkey_or_file)]
         log_key: Option<String>,
         /// The witness's key name.
         #[arg(long, default_value = "witness.localhost/safehire")]

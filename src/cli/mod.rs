@@ -186,6 +186,18 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
     }
 }
 
+/// A `--log-key` value: the verifier key itself, or the file `safehire audit log-key > FILE`
+/// wrote it to (a vkey always holds `+`, a file name given here need not).
+pub fn vkey_or_file(value: &str) -> Result<String, String> {
+    let path = std::path::Path::new(value);
+    if !value.contains('+') || path.is_file() {
+        return std::fs::read_to_string(path)
+            .map(|text| text.trim().to_string())
+            .map_err(|e| format!("{value}: neither a verifier key nor a readable file ({e})"));
+    }
+    Ok(value.to_string())
+}
+
 /// Prints `value` as pretty JSON on standard output.
 pub fn print_json(value: &serde_json::Value) {
     println!(

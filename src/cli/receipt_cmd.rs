@@ -30,8 +30,8 @@ pub enum ReceiptCommand {
     /// Check a receipt offline against the log's verifier key.
     Verify {
         file: PathBuf,
-        /// The log's verifier key, as `safehire audit log-key` prints it.
-        #[arg(long, value_name = "VKEY")]
+        /// The log's verifier key, as `safehire audit log-key` prints it, or a file holding it.
+        #[arg(long, value_name = "VKEY", value_parser = super::vkey_or_file)]
         log_key: String,
     },
 }

@@ -10,6 +10,7 @@ mod access_matrix;
 mod audit_log;
 mod backup;
 mod batch;
+mod c2sp_verifier;
 mod certs_lifecycle;
 mod checks;
 mod cli;

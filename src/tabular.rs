@@ -134,7 +134,8 @@ impl Table {
         }
     }
 
-    /// Finds each wanted column by header name (trimmed, case-insensitive).
+    /// Finds each wanted column by header name (trimmed, case-insensitive, English or one of
+    /// its [`CHINESE_HEADERS`]).
     /// All missing required columns are reported at once so the user can fix
     /// the header in one go; a wanted name appearing twice is ambiguous and an
     /// error.
@@ -146,7 +147,7 @@ impl Table {
                 .header
                 .iter()
                 .enumerate()
-                .filter(|(_, h)| same_name(h, name))
+                .filter(|(_, h)| header_names(h, name))
                 .map(|(i, _)| i);
             match (hits.next(), hits.next()) {
                 (Some(index), None) => found.push((name.trim().to_lowercase(), index)),
@@ -833,6 +834,53 @@ fn format_error(path: impl Into<String>, reason: impl Into<String>) -> TableErro
     }
 }
 
+/// The Chinese headers accepted for each column, by its English name: one table for staff,
+/// result, registry and organisation files, so that a unit can keep the headers its own staff
+/// sheets have (证件类型,证件号码,姓名,工号). The first Chinese name is the one written out.
+pub const CHINESE_HEADERS: &[(&str, &[&str])] = &[
+    ("doc_type", &["证件类型"]),
+    ("doc_number", &["证件号码", "证件号"]),
+    ("name", &["姓名", "名称", "单位名称"]),
+    ("staff_ref", &["工号", "员工编号"]),
+    ("hire_date", &["入职日期"]),
+    ("departure_date", &["离职日期"]),
+    ("consent_ref", &["同意书编号", "授权书编号"]),
+    ("outcome", &["查询结果"]),
+    ("check_id", &["查询编号"]),
+    ("checked_at", &["查询时间"]),
+    ("review_id", &["复查编号"]),
+    ("error", &["错误"]),
+    ("source_ref", &["来源编号"]),
+    ("category", &["类别"]),
+    ("kind", &["种类"]),
+    ("decided_on", &["决定日期"]),
+    ("sealed", &["封存"]),
+    ("uscc", &["统一社会信用代码"]),
+    ("role", &["角色"]),
+    ("region", &["行政区划代码"]),
+    ("industry", &["行业"]),
+    ("supervising_bureau", &["主管部门"]),
+];
+
+/// The Chinese header written for column `name`, or `name` itself when it has none.
+pub fn chinese_header(name: &str) -> &str {
+    CHINESE_HEADERS
+        .iter()
+        .find(|(english, _)| *english == name)
+        .and_then(|(_, chinese)| chinese.first().copied())
+        .unwrap_or(name)
+}
+
+/// Whether a header cell names column `wanted` (its English name), in English or Chinese.
+pub fn header_names(header: &str, wanted: &str) -> bool {
+    same_name(header, wanted)
+        || CHINESE_HEADERS
+            .iter()
+            .filter(|(english, _)| same_name(english, wanted))
+            .flat_map(|(_, chinese)| chinese.iter())
+            .any(|chinese| same_name(header, chinese))
+}
+
 fn same_name(header: &str, wanted: &str) -> bool {
     let header = header.trim().trim_start_matches('\u{feff}').trim();
     let wanted = wanted.trim();
@@ -992,6 +1040,53 @@ mod tests {
                 path.display()
             )
         );
+    }
+
+    #[test]
+    fn chinese_headers_name_the_same_columns_in_gb18030_too() {
+        let dir = TempDir::new().unwrap();
+        let path = dir.path().join("员工.csv");
+        let rows = vec![vec![
+            "身份证".to_owned(),
+            "E12345678".to_owned(),
+            "张三".to_owned(),
+            "T-001".to_owned(),
+            "2024-09-01".to_owned(),
+        ]];
+        let chinese: Vec<&str> = HEADER.iter().map(|h| chinese_header(h)).collect();
+        assert_eq!(
+            chinese,
+            ["证件类型", "证件号码", "姓名", "工号", "入职日期"]
+        );
+        write_csv(
+            File::create(&path).unwrap(),
+            &chinese,
+            rows,
+            Encoding::Gb18030,
+            false,
+        )
+        .unwrap();
+        let table = Table::open(&path, None).unwrap();
+        assert_eq!(table.encoding(), Some(Encoding::Gb18030));
+        let columns = table
+            .columns(
+                &["doc_type", "doc_number", "name", "staff_ref"],
+                &["hire_date", "consent_ref"],
+            )
+            .unwrap();
+        assert!(!columns.has("consent_ref"));
+        let row = table.rows().next().unwrap().unwrap();
+        assert_eq!(columns.get(&row, "doc_type"), "身份证");
+        assert_eq!(columns.get(&row, "name"), "张三");
+        assert_eq!(columns.get(&row, "hire_date"), "2024-09-01");
+        // An English and a Chinese header for one column are as ambiguous as two English ones.
+        fs::write(&path, "姓名,name\n张三,张三\n").unwrap();
+        let error = Table::open(&path, None)
+            .unwrap()
+            .columns(&["name"], &[])
+            .err()
+            .unwrap();
+        assert!(error.to_string().contains("more than once"), "{error}");
     }
 
     #[test]

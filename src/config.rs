@@ -37,6 +37,33 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub telemetry: TelemetryConfig,
     pub bootstrap: Bootstrap,
+    pub portal: PortalConfig,
+}
+
+/// The web portal (browsers with the organisation's client certificate) on its own HTTPS
+/// listener. On by default only in dev mode: production opts in where browsers may reach it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PortalConfig {
+    /// Unset: on in dev mode, off otherwise.
+    pub enabled: Option<bool>,
+    pub listen: SocketAddr,
+}
+
+impl Default for PortalConfig {
+    fn default() -> Self {
+        Self {
+            enabled: None,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+        }
+    }
+}
+
+impl Config {
+    /// Whether `serve` starts the portal.
+    pub fn portal_enabled(&self) -> bool {
+        self.portal.enabled.unwrap_or(self.dev_mode)
+    }
 }
 
 /// Prometheus metrics on a plain-HTTP listener of their own (`GET /metrics`).
@@ -198,6 +225,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             telemetry: TelemetryConfig::default(),
             bootstrap: Bootstrap::default(),
+            portal: PortalConfig::default(),
         }
     }
 }

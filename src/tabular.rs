@@ -115,14 +115,29 @@ impl Table {
     /// XLSX: the first visible worksheet; see [`Row::problems`] for number
     /// cells that cannot be trusted.
     pub fn open(path: &Path, encoding: Option<Encoding>) -> Result<Table, TableError> {
+        Self::open_input(Input::File(path), encoding)
+    }
+
+    /// Like [`Table::open`] for a file held in memory (an upload to the portal) and named
+    /// `name`: identities in it never touch the disk.
+    pub fn from_bytes(
+        name: &str,
+        bytes: Vec<u8>,
+        encoding: Option<Encoding>,
+    ) -> Result<Table, TableError> {
+        Self::open_input(Input::Bytes(Path::new(name), bytes), encoding)
+    }
+
+    fn open_input(input: Input<'_>, encoding: Option<Encoding>) -> Result<Table, TableError> {
+        let path = input.path();
         let shown = path.display().to_string();
         let extension = path
             .extension()
             .and_then(|e| e.to_str())
             .map(str::to_ascii_lowercase);
         match extension.as_deref() {
-            Some("csv") => open_csv(path, shown, encoding),
-            Some("xlsx") => open_xlsx(path, shown),
+            Some("csv") => open_csv(input, shown, encoding),
+            Some("xlsx") => open_xlsx(input, shown),
             Some("xls") => Err(format_error(
                 shown,
                 "old Excel .xls files are not supported; save the sheet as .xlsx or CSV",
@@ -325,12 +340,37 @@ fn next_xlsx(
     Some(Ok(row))
 }
 
-fn open_csv(path: &Path, shown: String, requested: Option<Encoding>) -> Result<Table, TableError> {
-    let scan = scan_utf8(path).map_err(|source| io_error(&shown, source))?;
+/// Where a table's bytes are: a file, or memory.
+enum Input<'a> {
+    File(&'a Path),
+    Bytes(&'a Path, Vec<u8>),
+}
+
+impl Input<'_> {
+    fn path(&self) -> &Path {
+        match self {
+            Input::File(path) | Input::Bytes(path, _) => path,
+        }
+    }
+}
+
+fn open_csv(
+    input: Input<'_>,
+    shown: String,
+    requested: Option<Encoding>,
+) -> Result<Table, TableError> {
+    let scan = match &input {
+        Input::File(path) => File::open(path).and_then(scan_utf8),
+        Input::Bytes(_, bytes) => scan_utf8(bytes.as_slice()),
+    }
+    .map_err(|source| io_error(&shown, source))?;
     let encoding =
         choose_encoding(&scan, requested).map_err(|reason| format_error(&shown, reason))?;
 
-    let file = File::open(path).map_err(|source| io_error(&shown, source))?;
+    let file: Box<dyn Read + Send> = match input {
+        Input::File(path) => Box::new(File::open(path).map_err(|source| io_error(&shown, source))?),
+        Input::Bytes(_, bytes) => Box::new(io::Cursor::new(bytes)),
+    };
     let input: Box<dyn Read + Send> = match encoding {
         Encoding::Utf8 => {
             let mut buffered = BufReader::new(file);
@@ -407,9 +447,8 @@ fn choose_encoding(scan: &Utf8Scan, requested: Option<Encoding>) -> Result<Encod
 
 /// Checks the whole file for UTF-8 validity in fixed-size chunks, so detection
 /// costs one sequential read and no memory proportional to the file.
-fn scan_utf8(path: &Path) -> io::Result<Utf8Scan> {
+fn scan_utf8(mut file: impl Read) -> io::Result<Utf8Scan> {
     const CHUNK: usize = 64 * 1024;
-    let mut file = File::open(path)?;
     // Room for a chunk plus up to 3 bytes of a character split across reads.
     let mut buf = vec![0u8; CHUNK + 4];
     let mut carry = 0;
@@ -551,9 +590,13 @@ impl<R: Read> Read for Gb18030Reader<R> {
 /// references its own arithmetic overflows, which panics in a build with overflow checks
 /// (calamine issues #694, #709; found by `fuzz/`). A file its user chose must not end their
 /// client.
-fn open_xlsx(path: &Path, shown: String) -> Result<Table, TableError> {
+fn open_xlsx(input: Input<'_>, shown: String) -> Result<Table, TableError> {
     let named = shown.clone();
-    std::panic::catch_unwind(|| read_xlsx(path, shown)).unwrap_or_else(|_| {
+    let read = || match input {
+        Input::File(path) => read_xlsx(calamine::open_workbook(path), shown),
+        Input::Bytes(_, bytes) => read_xlsx(Xlsx::new(io::Cursor::new(bytes)), shown),
+    };
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).unwrap_or_else(|_| {
         Err(format_error(
             named,
             "not a readable .xlsx workbook: its sheet XML is malformed",
@@ -561,8 +604,11 @@ fn open_xlsx(path: &Path, shown: String) -> Result<Table, TableError> {
     })
 }
 
-fn read_xlsx(path: &Path, shown: String) -> Result<Table, TableError> {
-    let mut workbook: Xlsx<_> = calamine::open_workbook(path).map_err(|e| match e {
+fn read_xlsx<RS: std::io::Read + std::io::Seek>(
+    opened: Result<Xlsx<RS>, calamine::XlsxError>,
+    shown: String,
+) -> Result<Table, TableError> {
+    let mut workbook = opened.map_err(|e| match e {
         calamine::XlsxError::Io(source) => io_error(&shown, source),
         other => format_error(&shown, format!("not a readable .xlsx workbook: {other}")),
     })?;

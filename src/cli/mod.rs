@@ -19,11 +19,11 @@ mod org_cmd;
 mod org_import;
 mod oversight_cmd;
 mod registry_cmd;
-mod report;
+pub(crate) mod report;
 mod review_cmd;
 mod roster_cmd;
 mod serve_cmd;
-mod staff_file;
+pub(crate) mod staff_file;
 
 use clap::{Parser, Subcommand};
 

@@ -24,6 +24,10 @@ pub struct ServeArgs {
     /// Data folder (overrides the config file and SAFEHIRE_DATA_DIR).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Address of the web portal (overrides the config file and SAFEHIRE_PORTAL__LISTEN; turns
+    /// the portal on).
+    #[arg(long)]
+    pub portal_listen: Option<SocketAddr>,
 }
 
 pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
@@ -35,6 +39,10 @@ pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
     }
     if let Some(dir) = args.data_dir {
         config.data_dir = dir;
+    }
+    if let Some(portal) = args.portal_listen {
+        config.portal.listen = portal;
+        config.portal.enabled = Some(true);
     }
     config
         .validate()
@@ -62,6 +70,9 @@ async fn serve(config: Config) -> Result<u8, CliError> {
     let addr = server.addr;
     if let Some(metrics) = server.metrics_addr {
         eprintln!("safehire metrics on http://{metrics}/metrics");
+    }
+    if let Some(portal) = server.portal_addr {
+        eprintln!("safehire portal on https://{portal}/ (browser client certificates)");
     }
     eprintln!("safehire listening on {addr} (mTLS); Ctrl-C to stop");
     shutdown_signal().await;

@@ -884,6 +884,7 @@ fn format_error(path: impl Into<String>, reason: impl Into<String>) -> TableErro
 /// result, registry and organisation files, so that a unit can keep the headers its own staff
 /// sheets have (证件类型,证件号码,姓名,工号). The first Chinese name is the one written out.
 pub const CHINESE_HEADERS: &[(&str, &[&str])] = &[
+    ("row", &["行号"]),
     ("doc_type", &["证件类型"]),
     ("doc_number", &["证件号码", "证件号"]),
     ("name", &["姓名", "名称", "单位名称"]),

@@ -26,6 +26,7 @@ mod import_order;
 mod limits;
 mod otel;
 mod oversight;
+mod portal;
 mod privacy;
 mod probes;
 mod roster;

@@ -57,15 +57,20 @@ impl Lang {
         }
     }
 
-    /// The message `key` in this language.
+    /// The message `key` in this language, when the catalogue has it.
+    pub fn lookup(self, key: &str) -> Option<&'static str> {
+        MESSAGES
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .map(|(_, zh, en)| match self {
+                Lang::Zh => *zh,
+                Lang::En => *en,
+            })
+    }
+
+    /// The message `key` in this language, or the key itself when it is missing.
     pub fn t(self, key: &str) -> &str {
-        match MESSAGES.iter().find(|(k, _, _)| *k == key) {
-            Some((_, zh, en)) => match self {
-                Lang::Zh => zh,
-                Lang::En => en,
-            },
-            None => key,
-        }
+        self.lookup(key).unwrap_or(key)
     }
 }
 

@@ -409,10 +409,22 @@ async fn an_employer_and_a_prosecutor_use_the_portal_in_chromium() {
             "key": certs.join(format!("{}.key", role.slug())),
         })
     };
+    // The employer's browser holds the PKCS#12 file `certs issue --p12` would write.
+    let read = |name: &str| std::fs::read_to_string(certs.join(name)).unwrap();
+    let p12 = safehire::certs::pkcs12::pkcs12(
+        &read("employer.pem"),
+        &read("employer.key"),
+        &read("ca.pem"),
+        "portal-test-password",
+        &employer.uscc,
+    )
+    .unwrap();
+    let pfx = dir.join("employer.p12");
+    std::fs::write(&pfx, p12).unwrap();
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
     let config = serde_json::json!({
         "url": format!("https://localhost:{}", server.portal_addr.unwrap().port()),
-        "employer": pair(Role::Employer),
+        "employer": { "pfx": pfx, "passphrase": "portal-test-password" },
         "prosecutor": pair(Role::Prosecutor),
         "employerUscc": employer.uscc,
         "staffFile": staff_file,
@@ -526,4 +538,90 @@ async fn an_employer_and_a_prosecutor_use_the_portal_in_chromium() {
         let size = std::fs::metadata(shots.join(shot)).map_or(0, |m| m.len());
         assert!(size > 10_000, "{shot}: {size} bytes");
     }
+}
+
+#[test]
+fn certs_issue_writes_a_pkcs12_file_for_the_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ca = safehire::certs::CertAuthority::generate("portal test CA", 30, common::start_time())
+        .unwrap();
+    std::fs::create_dir_all(d.join("ca")).unwrap();
+    std::fs::write(d.join("ca/ca.pem"), ca.cert_pem()).unwrap();
+    std::fs::write(d.join("ca/ca.key"), ca.key_pem()).unwrap();
+    std::fs::write(d.join("password"), "zhe-shi-kou-ling\n").unwrap();
+    let uscc = safehire::synth::Generator::new(7, common::start_time().date()).uscc();
+    let issue = |p12: &str| {
+        common::process::safehire_with_env(
+            d,
+            &[
+                "certs",
+                "issue",
+                "--certs-dir",
+                "ca",
+                "--org",
+                &uscc,
+                "--role",
+                "employer",
+                "--out-dir",
+                "issued",
+                "--force",
+                "--p12",
+                p12,
+                "--p12-password-file",
+                "password",
+            ],
+            &[],
+        )
+    };
+    let out = issue("unit.p12");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("unit.p12"));
+    let bytes = std::fs::read(d.join("unit.p12")).unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(d.join("unit.p12"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let strict = p12_keystore::Pkcs12ImportPolicy::Strict;
+    let store = p12_keystore::KeyStore::from_pkcs12(&bytes, "zhe-shi-kou-ling", strict).unwrap();
+    let (alias, chain) = store.private_key_chain().unwrap();
+    assert_eq!(alias, uscc);
+    assert_eq!(chain.certs().len(), 2, "the certificate and its CA");
+    let strict = p12_keystore::Pkcs12ImportPolicy::Strict;
+    assert!(p12_keystore::KeyStore::from_pkcs12(&bytes, "wrong", strict).is_err());
+    // A password too short to protect a file sent by mail is refused.
+    std::fs::write(d.join("password"), "short\n").unwrap();
+    let out = issue("short.p12");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 8"));
+}
+
+#[test]
+fn cli_messages_follow_the_locale() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |lang: &str| {
+        let args = [
+            "certs",
+            "issue",
+            "--org",
+            "not-a-code",
+            "--role",
+            "employer",
+        ];
+        let out = common::process::safehire_with_env(
+            dir.path(),
+            &args,
+            &[("LANG", lang), ("LC_ALL", ""), ("LC_MESSAGES", "")],
+        );
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    assert!(run("zh_CN.UTF-8").starts_with("错误: --org not-a-code"));
+    assert!(run("C.UTF-8").starts_with("error: --org not-a-code"));
 }

@@ -4,7 +4,7 @@
 //
 //   node scenario.js CONFIG.json RESULT.json
 //
-// CONFIG: { url, ca, employer: {cert, key}, prosecutor: {cert, key}, staffFile, check: {docNumber,
+// CONFIG: { url, employer: {pfx, passphrase}, prosecutor: {cert, key}, staffFile, check: {docNumber,
 //           name}, shots, downloads }
 'use strict';
 const fs = require('fs');
@@ -29,7 +29,10 @@ function step(name, run) {
 async function context(browser, who) {
   const options = { ignoreHTTPSErrors: true, locale: 'zh-CN', viewport: { width: 1280, height: 900 } };
   if (who) {
-    options.clientCertificates = [{ origin: config.url, certPath: who.cert, keyPath: who.key }];
+    // The employer logs in with the PKCS#12 file `certs issue --p12` writes, as a browser imports it.
+    options.clientCertificates = [who.pfx
+      ? { origin: config.url, pfxPath: who.pfx, passphrase: who.passphrase }
+      : { origin: config.url, certPath: who.cert, keyPath: who.key }];
   }
   const ctx = await browser.newContext(options);
   ctx.setDefaultTimeout(STEP_MS);

@@ -258,6 +258,37 @@ async fn pages_answer_by_the_services_own_rules_and_headers() {
             .any(|r| r.outcome == "PERMISSION_DENIED" && r.role == "PROSECUTOR")
     );
 
+    // A bureau checks on behalf of a unit it supervises: the check counts for the unit.
+    let bureau_form = https(&server, Some(Role::Bureau), &get("/check")).await;
+    assert!(bureau_form.body.contains("name=\"on_behalf_of\""));
+    let on_behalf = post(
+        "/check",
+        &[
+            ("csrf", &bureau_form.token()),
+            ("doc_type", "cn-id"),
+            ("doc_number", clear),
+            ("name", clear_name),
+            ("consent_ref", "CONSENT-2026-002"),
+            ("on_behalf_of", &employer.uscc),
+        ],
+    );
+    let answer = https(&server, Some(Role::Bureau), &on_behalf).await;
+    assert!(
+        answer.body.contains("data-outcome=\"NO_RECORD\""),
+        "{}",
+        answer.body
+    );
+    let bureau = server.org(Role::Bureau);
+    assert!(
+        audited(&server, "CheckService.Check")
+            .iter()
+            .any(|r| r.caller == bureau.uscc
+                && r.employer == employer.uscc
+                && r.outcome == "NO_RECORD")
+    );
+    let overview = https(&server, Some(Role::Bureau), &get("/oversight")).await;
+    assert_eq!(overview.status, 200, "{}", overview.body);
+
     for text in [hit, hit_name, clear, clear_name] {
         assert!(!logs.human().contains(text.as_str()), "{text} in the logs");
         assert!(!logs.json().contains(text.as_str()), "{text} in the logs");

@@ -4,6 +4,7 @@
 //! the service the gRPC API serves.
 
 use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
+use tokio_stream::StreamExt;
 
 use super::Portal;
 use super::calls::{collect, request, traced};
@@ -329,7 +331,7 @@ struct BatchInput {
 }
 
 async fn check_batch(
-    portal: &Portal,
+    portal: &Arc<Portal>,
     viewer: &Viewer<'_>,
     input: BatchInput,
     lines: Vec<Line>,
@@ -371,30 +373,101 @@ async fn check_batch(
         });
     }
     let stream = portal.services.stream_of(messages);
-    let answered = traced("/safehire.v1.CheckService/CheckBatch", async {
-        let response = portal
+    let answered = traced(
+        "/safehire.v1.CheckService/CheckBatch",
+        portal
             .services
             .check
-            .check_batch(request(viewer.peer, stream))
-            .await?;
-        collect(response.into_inner()).await
-    })
+            .check_batch(request(viewer.peer, stream)),
+    )
     .await;
     let responses = match answered {
-        Ok(responses) => responses,
+        Ok(responses) => responses.into_inner(),
         Err(status) => return viewer.refused("/staff", &status),
     };
-    let mut results: HashMap<u64, proto::BatchResult> = HashMap::new();
-    let mut summary = proto::BatchSummary::default();
-    for response in responses {
-        match response.item {
-            Some(proto::check_batch_response::Item::Results(r)) => {
-                results.extend(r.results.into_iter().map(|r| (r.row, r)));
-            }
-            Some(proto::check_batch_response::Item::Summary(s)) => summary = s,
-            _ => {}
+    // The page is sent as the results come: a progress line per answered chunk, then the
+    // summary, the table and the download form (no script needed for progress).
+    let (head, foot) = viewer.page_parts("/staff", &viewer.t("staff.summary"));
+    let (sender, body) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, Infallible>>(16);
+    let portal = Arc::clone(portal);
+    let peer = viewer.peer.clone();
+    let lang = viewer.lang;
+    tokio::spawn(async move {
+        let send = |text: String| {
+            let sender = sender.clone();
+            async move { sender.send(Ok(bytes::Bytes::from(text))).await.is_ok() }
+        };
+        let viewer = Viewer::new(&portal, &peer, lang);
+        let total = lines.len();
+        if !send(format!("{head}<div class=\"progress\">")).await {
+            return;
         }
-    }
+        let mut results: HashMap<u64, proto::BatchResult> = HashMap::new();
+        let mut summary = proto::BatchSummary::default();
+        let mut failure = None;
+        let mut responses = std::pin::pin!(responses);
+        while let Some(response) = responses.next().await {
+            match response.map(|r| r.item) {
+                Ok(Some(proto::check_batch_response::Item::Results(r))) => {
+                    results.extend(r.results.into_iter().map(|r| (r.row, r)));
+                    let line = html! {
+                        p.progress-line { (viewer.t("staff.progress")) " " (results.len()) " / " (total) }
+                    };
+                    if !send(line.into_string()).await {
+                        return;
+                    }
+                }
+                Ok(Some(proto::check_batch_response::Item::Summary(s))) => summary = s,
+                Ok(_) => {}
+                Err(status) => {
+                    failure = Some(status);
+                    break;
+                }
+            }
+        }
+        let answered = Answered {
+            results,
+            summary,
+            failure,
+        };
+        let rest = batch_results(
+            &portal,
+            &viewer,
+            &lines,
+            &answered,
+            staff_ref_column,
+            &batch_id,
+        );
+        let _ = send(format!("</div>{}{foot}", rest.into_string())).await;
+    });
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        axum::body::Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(body)),
+    )
+        .into_response()
+}
+
+/// What the batch stream answered: each row's result, the summary, or why it ended early.
+struct Answered {
+    results: HashMap<u64, proto::BatchResult>,
+    summary: proto::BatchSummary,
+    failure: Option<tonic::Status>,
+}
+
+/// The end of a batch's page: its summary, the results file to download and the table.
+fn batch_results(
+    portal: &Portal,
+    viewer: &Viewer<'_>,
+    lines: &[Line],
+    answered: &Answered,
+    staff_ref_column: Option<usize>,
+    batch_id: &str,
+) -> Markup {
+    let Answered {
+        results,
+        summary,
+        failure,
+    } = answered;
     let table: Vec<Vec<String>> = lines
         .iter()
         .map(|line| result_row(line, results.get(&line.number), staff_ref_column))
@@ -408,12 +481,18 @@ async fn check_batch(
         .collect();
     let mut file = Vec::new();
     // UTF-8 with a byte-order mark: what Excel and WPS open without garbling Chinese.
-    if write_csv(&mut file, &header, table.clone(), Encoding::Utf8, true).is_err() {
-        return viewer.refused("/staff", &tonic::Status::internal("results file"));
+    let written = write_csv(&mut file, &header, table.clone(), Encoding::Utf8, true).is_ok();
+    if written {
+        portal.results.put(viewer.peer, batch_id, file);
     }
-    portal.results.put(viewer.peer, &batch_id, file);
     let local_errors = lines.iter().filter(|l| l.problem.is_some()).count();
-    let body = html! {
+    html! {
+        @if let Some(status) = failure {
+            div.error role="alert" {
+                h2 { (viewer.t("error.refused")) }
+                p { code { (format!("{:?}", status.code())) } " " (status.message()) }
+            }
+        }
         section.summary {
             table.facts {
                 tr { th { (viewer.t("staff.rows")) } td #rows { (lines.len()) } }
@@ -424,12 +503,12 @@ async fn check_batch(
                 }
                 tr { th { (viewer.t("staff.errors")) } td #errors { (summary.errors + local_errors as u64) } }
             }
-            progress max=(lines.len().max(1)) value=(lines.len()) {}
-            p { (viewer.t("staff.progress")) " " (lines.len()) " / " (lines.len()) }
-            form method="post" action="/staff/results" {
-                (viewer.form_fields())
-                input type="hidden" name="batch_id" value=(batch_id);
-                button #download type="submit" { (viewer.t("form.download")) }
+            @if written {
+                form method="post" action="/staff/results" {
+                    (viewer.form_fields())
+                    input type="hidden" name="batch_id" value=(batch_id);
+                    button #download type="submit" { (viewer.t("form.download")) }
+                }
             }
         }
         table.rows {
@@ -440,8 +519,7 @@ async fn check_batch(
                 }
             }
         }
-    };
-    viewer.page("/staff", &viewer.t("staff.summary"), body)
+    }
 }
 
 fn result_row(

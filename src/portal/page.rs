@@ -90,6 +90,23 @@ impl<'a> Viewer<'a> {
         Html(frame(self.lang, path, title, &self.nav(), body).into_string()).into_response()
     }
 
+    /// The frame of a page whose body is sent in pieces: what goes before it and after it.
+    pub fn page_parts(&self, path: &str, title: &str) -> (String, String) {
+        const BODY: &str = "<!--body-->";
+        let page = frame(
+            self.lang,
+            path,
+            title,
+            &self.nav(),
+            maud::PreEscaped(BODY.into()),
+        )
+        .into_string();
+        match page.split_once(BODY) {
+            Some((head, foot)) => (head.to_string(), foot.to_string()),
+            None => (page, String::new()),
+        }
+    }
+
     fn nav(&self) -> Markup {
         let items: &[(&str, &str)] = match self.role() {
             Some(Role::Employer) => &[

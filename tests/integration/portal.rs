@@ -502,7 +502,8 @@ async fn an_employer_and_a_prosecutor_use_the_portal_in_chromium() {
     assert_eq!(result["checkOutcome"], "NO_RECORD");
     let receipt = result["checkReceipt"].as_str().unwrap();
     assert_eq!(receipt.len(), 36, "{receipt}");
-    // The staff file's results, row by row.
+    // The staff file's progress as the page arrived, and its results, row by row.
+    assert_eq!(result["staffProgress"], "已处理 4 / 4", "{result}");
     let file = std::fs::read_to_string(result["resultsFile"].as_str().unwrap()).unwrap();
     let lines: Vec<&str> = file.trim_start_matches('\u{feff}').lines().collect();
     assert_eq!(

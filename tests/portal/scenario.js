@@ -91,6 +91,7 @@ async function main() {
     await page.fill('input[name=consent_ref]', 'CONSENT-2026-001');
     await step('staff upload', () => Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]));
     result.staffRows = await page.locator('#rows').innerText();
+    result.staffProgress = await page.locator('p.progress-line').last().innerText();
     await shot(page, 'portal-staff-results.png');
     const download = await step('download', () => Promise.all([page.waitForEvent('download'), page.click('#download')]));
     const saved = path.join(config.downloads, download[0].suggestedFilename());

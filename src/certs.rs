@@ -13,6 +13,7 @@
 
 pub mod csr;
 pub mod expiry;
+pub mod pkcs12;
 
 use std::fs;
 use std::io::Write;

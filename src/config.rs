@@ -38,6 +38,7 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     pub bootstrap: Bootstrap,
     pub audit_log: AuditLogConfig,
+    pub portal: PortalConfig,
 }
 
 /// The verifiable log: who signs its checkpoints, under what name, how often.
@@ -60,6 +61,32 @@ impl Default for AuditLogConfig {
             origin: "safehire.localhost/audit-log".into(),
             checkpoint_interval_ms: 1000,
         }
+    }
+}
+
+/// The web portal (browsers with the organisation's client certificate) on its own HTTPS
+/// listener. On by default only in dev mode: production opts in where browsers may reach it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PortalConfig {
+    /// Unset: on in dev mode, off otherwise.
+    pub enabled: Option<bool>,
+    pub listen: SocketAddr,
+}
+
+impl Default for PortalConfig {
+    fn default() -> Self {
+        Self {
+            enabled: None,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+        }
+    }
+}
+
+impl Config {
+    /// Whether `serve` starts the portal.
+    pub fn portal_enabled(&self) -> bool {
+        self.portal.enabled.unwrap_or(self.dev_mode)
     }
 }
 
@@ -274,6 +301,7 @@ impl Default for Config {
             telemetry: TelemetryConfig::default(),
             bootstrap: Bootstrap::default(),
             audit_log: AuditLogConfig::default(),
+            portal: PortalConfig::default(),
         }
     }
 }

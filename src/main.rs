@@ -17,7 +17,8 @@ async fn main() -> ExitCode {
     match safehire::cli::run(cli).await {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {}", e.message);
+            let lang = safehire::i18n::Lang::from_env();
+            eprintln!("{}: {}", lang.t("cli.error"), e.message);
             ExitCode::from(e.code)
         }
     }

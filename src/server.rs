@@ -65,6 +65,9 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     /// Where `GET /metrics` answers, when metrics are on.
     pub metrics_addr: Option<SocketAddr>,
+    /// Where the web portal answers (HTTPS), when it is on.
+    pub portal_addr: Option<SocketAddr>,
+    portal_task: Option<JoinHandle<()>>,
     state: Arc<AppState>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), ServerError>>,
@@ -97,6 +100,9 @@ impl RunningServer {
             metrics.abort();
         }
         self.checkpoint_task.abort();
+        if let Some(portal) = &self.portal_task {
+            portal.abort();
+        }
         self.state.store.close().await;
         served
     }
@@ -250,6 +256,12 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         tracing::info!(addr = ?metrics_addr, "metrics on GET /metrics");
         tokio::spawn(crate::metrics::serve(listener, Arc::clone(&metrics)))
     });
+    let (portal_addr, portal_task) = if config.portal_enabled() {
+        let (addr, task) = start_portal(&config, Arc::clone(&state)).await?;
+        (Some(addr), Some(task))
+    } else {
+        (None, None)
+    };
     let (stop, stopped) = oneshot::channel::<()>();
     let connections = accept_loop(
         listener,
@@ -270,6 +282,8 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
     Ok(RunningServer {
         addr,
         metrics_addr,
+        portal_addr,
+        portal_task,
         state,
         stop: Some(stop),
         task,
@@ -288,6 +302,29 @@ async fn sign_checkpoints(state: Arc<AppState>) {
             tracing::warn!(error = %e, "could not sign a checkpoint; will retry");
         }
     }
+}
+
+/// The web portal on `[portal] listen`, with the server's certificate and client CA.
+async fn start_portal(
+    config: &Config,
+    state: Arc<AppState>,
+) -> Result<(SocketAddr, JoinHandle<()>), ServerError> {
+    let tls = tls::portal_config(
+        &config.client_ca_path(),
+        &config.server_cert_path(),
+        &config.server_key_path(),
+    )?;
+    let bind_error = |source| ServerError::Bind {
+        addr: config.portal.listen,
+        source,
+    };
+    let listener = TcpListener::bind(config.portal.listen)
+        .await
+        .map_err(bind_error)?;
+    let addr = listener.local_addr().map_err(bind_error)?;
+    let handshake = Duration::from_secs(config.limits.handshake_timeout_secs);
+    tracing::info!(%addr, "portal listening (HTTPS, client certificates)");
+    Ok((addr, crate::portal::start(listener, tls, state, handshake)))
 }
 
 /// Like refusals (one organisation over its rate, one address failing its handshakes) get one

@@ -115,14 +115,29 @@ impl Table {
     /// XLSX: the first visible worksheet; see [`Row::problems`] for number
     /// cells that cannot be trusted.
     pub fn open(path: &Path, encoding: Option<Encoding>) -> Result<Table, TableError> {
+        Self::open_input(Input::File(path), encoding)
+    }
+
+    /// Like [`Table::open`] for a file held in memory (an upload to the portal) and named
+    /// `name`: identities in it never touch the disk.
+    pub fn from_bytes(
+        name: &str,
+        bytes: Vec<u8>,
+        encoding: Option<Encoding>,
+    ) -> Result<Table, TableError> {
+        Self::open_input(Input::Bytes(Path::new(name), bytes), encoding)
+    }
+
+    fn open_input(input: Input<'_>, encoding: Option<Encoding>) -> Result<Table, TableError> {
+        let path = input.path();
         let shown = path.display().to_string();
         let extension = path
             .extension()
             .and_then(|e| e.to_str())
             .map(str::to_ascii_lowercase);
         match extension.as_deref() {
-            Some("csv") => open_csv(path, shown, encoding),
-            Some("xlsx") => open_xlsx(path, shown),
+            Some("csv") => open_csv(input, shown, encoding),
+            Some("xlsx") => open_xlsx(input, shown),
             Some("xls") => Err(format_error(
                 shown,
                 "old Excel .xls files are not supported; save the sheet as .xlsx or CSV",
@@ -134,7 +149,8 @@ impl Table {
         }
     }
 
-    /// Finds each wanted column by header name (trimmed, case-insensitive).
+    /// Finds each wanted column by header name (trimmed, case-insensitive, English or one of
+    /// its [`CHINESE_HEADERS`]).
     /// All missing required columns are reported at once so the user can fix
     /// the header in one go; a wanted name appearing twice is ambiguous and an
     /// error.
@@ -146,7 +162,7 @@ impl Table {
                 .header
                 .iter()
                 .enumerate()
-                .filter(|(_, h)| same_name(h, name))
+                .filter(|(_, h)| header_names(h, name))
                 .map(|(i, _)| i);
             match (hits.next(), hits.next()) {
                 (Some(index), None) => found.push((name.trim().to_lowercase(), index)),
@@ -324,12 +340,37 @@ fn next_xlsx(
     Some(Ok(row))
 }
 
-fn open_csv(path: &Path, shown: String, requested: Option<Encoding>) -> Result<Table, TableError> {
-    let scan = scan_utf8(path).map_err(|source| io_error(&shown, source))?;
+/// Where a table's bytes are: a file, or memory.
+enum Input<'a> {
+    File(&'a Path),
+    Bytes(&'a Path, Vec<u8>),
+}
+
+impl Input<'_> {
+    fn path(&self) -> &Path {
+        match self {
+            Input::File(path) | Input::Bytes(path, _) => path,
+        }
+    }
+}
+
+fn open_csv(
+    input: Input<'_>,
+    shown: String,
+    requested: Option<Encoding>,
+) -> Result<Table, TableError> {
+    let scan = match &input {
+        Input::File(path) => File::open(path).and_then(scan_utf8),
+        Input::Bytes(_, bytes) => scan_utf8(bytes.as_slice()),
+    }
+    .map_err(|source| io_error(&shown, source))?;
     let encoding =
         choose_encoding(&scan, requested).map_err(|reason| format_error(&shown, reason))?;
 
-    let file = File::open(path).map_err(|source| io_error(&shown, source))?;
+    let file: Box<dyn Read + Send> = match input {
+        Input::File(path) => Box::new(File::open(path).map_err(|source| io_error(&shown, source))?),
+        Input::Bytes(_, bytes) => Box::new(io::Cursor::new(bytes)),
+    };
     let input: Box<dyn Read + Send> = match encoding {
         Encoding::Utf8 => {
             let mut buffered = BufReader::new(file);
@@ -406,9 +447,8 @@ fn choose_encoding(scan: &Utf8Scan, requested: Option<Encoding>) -> Result<Encod
 
 /// Checks the whole file for UTF-8 validity in fixed-size chunks, so detection
 /// costs one sequential read and no memory proportional to the file.
-fn scan_utf8(path: &Path) -> io::Result<Utf8Scan> {
+fn scan_utf8(mut file: impl Read) -> io::Result<Utf8Scan> {
     const CHUNK: usize = 64 * 1024;
-    let mut file = File::open(path)?;
     // Room for a chunk plus up to 3 bytes of a character split across reads.
     let mut buf = vec![0u8; CHUNK + 4];
     let mut carry = 0;
@@ -550,9 +590,13 @@ impl<R: Read> Read for Gb18030Reader<R> {
 /// references its own arithmetic overflows, which panics in a build with overflow checks
 /// (calamine issues #694, #709; found by `fuzz/`). A file its user chose must not end their
 /// client.
-fn open_xlsx(path: &Path, shown: String) -> Result<Table, TableError> {
+fn open_xlsx(input: Input<'_>, shown: String) -> Result<Table, TableError> {
     let named = shown.clone();
-    std::panic::catch_unwind(|| read_xlsx(path, shown)).unwrap_or_else(|_| {
+    let read = || match input {
+        Input::File(path) => read_xlsx(calamine::open_workbook(path), shown),
+        Input::Bytes(_, bytes) => read_xlsx(Xlsx::new(io::Cursor::new(bytes)), shown),
+    };
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).unwrap_or_else(|_| {
         Err(format_error(
             named,
             "not a readable .xlsx workbook: its sheet XML is malformed",
@@ -560,8 +604,11 @@ fn open_xlsx(path: &Path, shown: String) -> Result<Table, TableError> {
     })
 }
 
-fn read_xlsx(path: &Path, shown: String) -> Result<Table, TableError> {
-    let mut workbook: Xlsx<_> = calamine::open_workbook(path).map_err(|e| match e {
+fn read_xlsx<RS: std::io::Read + std::io::Seek>(
+    opened: Result<Xlsx<RS>, calamine::XlsxError>,
+    shown: String,
+) -> Result<Table, TableError> {
+    let mut workbook = opened.map_err(|e| match e {
         calamine::XlsxError::Io(source) => io_error(&shown, source),
         other => format_error(&shown, format!("not a readable .xlsx workbook: {other}")),
     })?;
@@ -833,6 +880,54 @@ fn format_error(path: impl Into<String>, reason: impl Into<String>) -> TableErro
     }
 }
 
+/// The Chinese headers accepted for each column, by its English name: one table for staff,
+/// result, registry and organisation files, so that a unit can keep the headers its own staff
+/// sheets have (证件类型,证件号码,姓名,工号). The first Chinese name is the one written out.
+pub const CHINESE_HEADERS: &[(&str, &[&str])] = &[
+    ("row", &["行号"]),
+    ("doc_type", &["证件类型"]),
+    ("doc_number", &["证件号码", "证件号"]),
+    ("name", &["姓名", "名称", "单位名称"]),
+    ("staff_ref", &["工号", "员工编号"]),
+    ("hire_date", &["入职日期"]),
+    ("departure_date", &["离职日期"]),
+    ("consent_ref", &["同意书编号", "授权书编号"]),
+    ("outcome", &["查询结果"]),
+    ("check_id", &["查询编号"]),
+    ("checked_at", &["查询时间"]),
+    ("review_id", &["复查编号"]),
+    ("error", &["错误"]),
+    ("source_ref", &["来源编号"]),
+    ("category", &["类别"]),
+    ("kind", &["种类"]),
+    ("decided_on", &["决定日期"]),
+    ("sealed", &["封存"]),
+    ("uscc", &["统一社会信用代码"]),
+    ("role", &["角色"]),
+    ("region", &["行政区划代码"]),
+    ("industry", &["行业"]),
+    ("supervising_bureau", &["主管部门"]),
+];
+
+/// The Chinese header written for column `name`, or `name` itself when it has none.
+pub fn chinese_header(name: &str) -> &str {
+    CHINESE_HEADERS
+        .iter()
+        .find(|(english, _)| *english == name)
+        .and_then(|(_, chinese)| chinese.first().copied())
+        .unwrap_or(name)
+}
+
+/// Whether a header cell names column `wanted` (its English name), in English or Chinese.
+pub fn header_names(header: &str, wanted: &str) -> bool {
+    same_name(header, wanted)
+        || CHINESE_HEADERS
+            .iter()
+            .filter(|(english, _)| same_name(english, wanted))
+            .flat_map(|(_, chinese)| chinese.iter())
+            .any(|chinese| same_name(header, chinese))
+}
+
 fn same_name(header: &str, wanted: &str) -> bool {
     let header = header.trim().trim_start_matches('\u{feff}').trim();
     let wanted = wanted.trim();
@@ -992,6 +1087,53 @@ mod tests {
                 path.display()
             )
         );
+    }
+
+    #[test]
+    fn chinese_headers_name_the_same_columns_in_gb18030_too() {
+        let dir = TempDir::new().unwrap();
+        let path = dir.path().join("员工.csv");
+        let rows = vec![vec![
+            "身份证".to_owned(),
+            "E12345678".to_owned(),
+            "张三".to_owned(),
+            "T-001".to_owned(),
+            "2024-09-01".to_owned(),
+        ]];
+        let chinese: Vec<&str> = HEADER.iter().map(|h| chinese_header(h)).collect();
+        assert_eq!(
+            chinese,
+            ["证件类型", "证件号码", "姓名", "工号", "入职日期"]
+        );
+        write_csv(
+            File::create(&path).unwrap(),
+            &chinese,
+            rows,
+            Encoding::Gb18030,
+            false,
+        )
+        .unwrap();
+        let table = Table::open(&path, None).unwrap();
+        assert_eq!(table.encoding(), Some(Encoding::Gb18030));
+        let columns = table
+            .columns(
+                &["doc_type", "doc_number", "name", "staff_ref"],
+                &["hire_date", "consent_ref"],
+            )
+            .unwrap();
+        assert!(!columns.has("consent_ref"));
+        let row = table.rows().next().unwrap().unwrap();
+        assert_eq!(columns.get(&row, "doc_type"), "身份证");
+        assert_eq!(columns.get(&row, "name"), "张三");
+        assert_eq!(columns.get(&row, "hire_date"), "2024-09-01");
+        // An English and a Chinese header for one column are as ambiguous as two English ones.
+        fs::write(&path, "姓名,name\n张三,张三\n").unwrap();
+        let error = Table::open(&path, None)
+            .unwrap()
+            .columns(&["name"], &[])
+            .err()
+            .unwrap();
+        assert!(error.to_string().contains("more than once"), "{error}");
     }
 
     #[test]

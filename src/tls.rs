@@ -65,6 +65,21 @@ pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
 /// The server's TLS configuration: TLS 1.3, h2, client certificates from `ca` (optional at the
 /// handshake, required by every data RPC).
 pub fn server_config(ca: &Path, cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsError> {
+    with_alpn(ca, cert, key, b"h2")
+}
+
+/// The web portal's TLS configuration: the same certificate, client CA and TLS 1.3 as the
+/// gRPC listener, speaking HTTP/1.1 to browsers.
+pub fn portal_config(ca: &Path, cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsError> {
+    with_alpn(ca, cert, key, b"http/1.1")
+}
+
+fn with_alpn(
+    ca: &Path,
+    cert: &Path,
+    key: &Path,
+    alpn: &[u8],
+) -> Result<Arc<ServerConfig>, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     for ca_cert in load_certs(ca)? {
@@ -78,7 +93,7 @@ pub fn server_config(ca: &Path, cert: &Path, key: &Path) -> Result<Arc<ServerCon
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)
         .with_single_cert(load_certs(cert)?, load_key(key)?)?;
-    config.alpn_protocols = vec![b"h2".to_vec()];
+    config.alpn_protocols = vec![alpn.to_vec()];
     Ok(Arc::new(config))
 }
 
@@ -150,13 +165,12 @@ pub struct PeerStream {
     linger: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
-impl PeerStream {
-    /// Wraps a connection whose handshake is done; it is closed if nothing arrives within
-    /// `first_request_timeout`: the HTTP/2 preface from a caller with a certificate, the
-    /// first request's headers from one without.
-    pub fn new(inner: TlsStream<TcpStream>, held: Held, first_request_timeout: Duration) -> Self {
-        let remote = inner.get_ref().0.peer_addr().ok();
-        let leaf = inner
+impl PeerInfo {
+    /// What a server-side TLS connection says about its peer; the gRPC listener and the web
+    /// portal both work the caller out with it, so that both see the same identity.
+    pub fn of(stream: &TlsStream<TcpStream>) -> Self {
+        let remote = stream.get_ref().0.peer_addr().ok();
+        let leaf = stream
             .get_ref()
             .1
             .peer_certificates()
@@ -168,9 +182,18 @@ impl PeerStream {
                 Err(e) => (None, Some(e.to_string())),
             },
         };
+        PeerInfo::new(remote, cert, cert_problem)
+    }
+}
+
+impl PeerStream {
+    /// Wraps a connection whose handshake is done; it is closed if nothing arrives within
+    /// `first_request_timeout`: the HTTP/2 preface from a caller with a certificate, the
+    /// first request's headers from one without.
+    pub fn new(inner: TlsStream<TcpStream>, held: Held, first_request_timeout: Duration) -> Self {
         Self {
+            info: PeerInfo::of(&inner),
             inner,
-            info: PeerInfo::new(remote, cert, cert_problem),
             _held: held,
             first_request: Some(Box::pin(tokio::time::sleep(first_request_timeout))),
             linger: None,

@@ -68,6 +68,10 @@ pub async fn run(connect: &ConnectArgs, args: CheckArgs, json: bool) -> Result<u
         }));
     } else {
         println!("{}", outcome.label());
+        let lang = crate::i18n::Lang::from_env();
+        if lang == crate::i18n::Lang::Zh {
+            println!("  {}", lang.t(&format!("outcome.{}", outcome.label())));
+        }
         println!("  check id          {}", reply.check_id);
         println!("  checked at        {checked_at}");
         println!("  registry version  {}", reply.registry_version);

@@ -20,11 +20,11 @@ mod org_import;
 mod oversight_cmd;
 mod receipt_cmd;
 mod registry_cmd;
-mod report;
+pub(crate) mod report;
 mod review_cmd;
 mod roster_cmd;
 mod serve_cmd;
-mod staff_file;
+pub(crate) mod staff_file;
 mod witness;
 
 use clap::{Parser, Subcommand};

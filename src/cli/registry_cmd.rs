@@ -208,7 +208,7 @@ fn read_records(
     let column = |name: &str| {
         headers
             .iter()
-            .position(|h| h.trim().trim_start_matches('\u{feff}') == name)
+            .position(|h| crate::tabular::header_names(h, name))
     };
     let columns: Vec<Option<usize>> = crate::synth::RECORDS_HEADER
         .iter()

@@ -28,6 +28,10 @@ pub struct ServeArgs {
     /// SAFEHIRE_METRICS__LISTEN): a second instance on one host needs its own.
     #[arg(long)]
     pub metrics_listen: Option<SocketAddr>,
+    /// Address of the web portal (overrides the config file and SAFEHIRE_PORTAL__LISTEN; turns
+    /// the portal on).
+    #[arg(long)]
+    pub portal_listen: Option<SocketAddr>,
 }
 
 pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
@@ -42,6 +46,10 @@ pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
     }
     if let Some(listen) = args.metrics_listen {
         config.metrics.listen = listen;
+    }
+    if let Some(portal) = args.portal_listen {
+        config.portal.listen = portal;
+        config.portal.enabled = Some(true);
     }
     config
         .validate()
@@ -69,6 +77,9 @@ async fn serve(config: Config) -> Result<u8, CliError> {
     let addr = server.addr;
     if let Some(metrics) = server.metrics_addr {
         eprintln!("safehire metrics on http://{metrics}/metrics");
+    }
+    if let Some(portal) = server.portal_addr {
+        eprintln!("safehire portal on https://{portal}/ (browser client certificates)");
     }
     eprintln!("safehire listening on {addr} (mTLS); Ctrl-C to stop");
     shutdown_signal().await;

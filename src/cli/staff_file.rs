@@ -60,12 +60,25 @@ impl StaffFile {
             })?),
         };
         let table = Table::open(path, encoding).map_err(invalid)?;
-        let columns = table.columns(REQUIRED, OPTIONAL).map_err(invalid)?;
-        let header = table.header.clone();
         let approximate_rows = match table.row_count() {
             Some(rows) => rows,
             None => count_lines(path)?.saturating_sub(1),
         };
+        Self::with_table(table, approximate_rows)
+    }
+
+    /// A staff file uploaded to the web portal, read from memory (its identities never touch
+    /// the disk), with the same columns and row rules as a file given to the command line.
+    pub fn from_bytes(name: &str, bytes: Vec<u8>) -> Result<Self, CliError> {
+        let lines = bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+        let table = Table::from_bytes(name, bytes, None).map_err(invalid)?;
+        let approximate_rows = table.row_count().unwrap_or(lines.saturating_sub(1));
+        Self::with_table(table, approximate_rows)
+    }
+
+    fn with_table(table: Table, approximate_rows: u64) -> Result<Self, CliError> {
+        let columns = table.columns(REQUIRED, OPTIONAL).map_err(invalid)?;
+        let header = table.header.clone();
         Ok(Self {
             table,
             columns,

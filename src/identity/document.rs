@@ -38,22 +38,41 @@ impl DocType {
         }
     }
 
-    /// Accepts the slugs and a few obvious aliases, ignoring case, surrounding whitespace
-    /// and `_` versus `-`, because roster files are typed by hand. The reason does not echo
-    /// the input: a shifted CSV column could put a document number here.
+    /// The document's name in Chinese, as printed on it and as Chinese staff files write it.
+    pub fn name_zh(self) -> &'static str {
+        match self {
+            DocType::CnResidentId => "居民身份证",
+            DocType::Passport => "护照",
+            DocType::HkMacaoPermit => "港澳居民来往内地通行证",
+            DocType::TaiwanPermit => "台湾居民来往大陆通行证",
+            DocType::ForeignPermanentResident => "外国人永久居留身份证",
+        }
+    }
+
+    /// Accepts the slugs, the Chinese names and a few obvious aliases of both, ignoring case,
+    /// surrounding whitespace and `_` versus `-`, because roster files are typed by hand. The
+    /// reason does not echo the input: a shifted CSV column could put a document number here.
     pub fn from_slug(s: &str) -> Result<DocType, IdentityError> {
         let key = s.trim().to_ascii_lowercase().replace('_', "-");
         match key.as_str() {
-            "cn-id" | "cnid" | "resident-id" | "id-card" => Ok(DocType::CnResidentId),
-            "passport" => Ok(DocType::Passport),
-            "hk-macao" | "hk-macao-permit" | "hkmo" => Ok(DocType::HkMacaoPermit),
-            "taiwan" | "taiwan-permit" | "tw" => Ok(DocType::TaiwanPermit),
-            "foreign-pr" | "foreign-permanent-resident" | "fpr" => {
+            "cn-id" | "cnid" | "resident-id" | "id-card" | "居民身份证" | "身份证" => {
+                Ok(DocType::CnResidentId)
+            }
+            "passport" | "护照" => Ok(DocType::Passport),
+            "hk-macao" | "hk-macao-permit" | "hkmo" | "港澳居民来往内地通行证" | "港澳通行证" => {
+                Ok(DocType::HkMacaoPermit)
+            }
+            "taiwan" | "taiwan-permit" | "tw" | "台湾居民来往大陆通行证" | "台胞证" => {
+                Ok(DocType::TaiwanPermit)
+            }
+            "foreign-pr" | "foreign-permanent-resident" | "fpr" | "外国人永久居留身份证" => {
                 Ok(DocType::ForeignPermanentResident)
             }
             _ => Err(IdentityError::new(
                 "doc_type",
-                "unknown document type; expected cn-id, passport, hk-macao, taiwan or foreign-pr",
+                "unknown document type; expected cn-id (居民身份证), passport (护照), hk-macao \
+                 (港澳居民来往内地通行证), taiwan (台湾居民来往大陆通行证) or foreign-pr \
+                 (外国人永久居留身份证)",
             )),
         }
     }
@@ -296,6 +315,21 @@ fn foreign_pr(s: String) -> Result<String, IdentityError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn chinese_document_names_are_read_and_written() {
+        for doc_type in DocType::ALL {
+            assert_eq!(DocType::from_slug(doc_type.name_zh()).ok(), Some(doc_type));
+        }
+        for (alias, doc_type) in [
+            ("身份证", DocType::CnResidentId),
+            (" 港澳通行证 ", DocType::HkMacaoPermit),
+            ("台胞证", DocType::TaiwanPermit),
+        ] {
+            assert_eq!(DocType::from_slug(alias).ok(), Some(doc_type), "{alias}");
+        }
+        assert!(DocType::from_slug("驾驶证").is_err());
+    }
+
     use super::*;
     use time::macros::date;
 

@@ -30,6 +30,7 @@ mod limits;
 mod newcomer;
 mod otel;
 mod oversight;
+mod portal;
 mod privacy;
 mod probes;
 mod readme;

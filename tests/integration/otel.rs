@@ -73,6 +73,7 @@ fn serve(dir: &Path, endpoint: &str) -> (Child, String) {
     let mut child = command
         .env("RUST_LOG", "info")
         .env("SAFEHIRE_METRICS__ENABLED", "false")
+        .env("SAFEHIRE_PORTAL__ENABLED", "false")
         .env("SAFEHIRE_TELEMETRY__OTLP_ENDPOINT", endpoint)
         .env("SAFEHIRE_TELEMETRY__SERVICE_NAME", "safehire-otel-test")
         .spawn()

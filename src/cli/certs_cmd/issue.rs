@@ -47,6 +47,14 @@ pub struct SigningArgs {
     /// Replace the files already issued for this USCC.
     #[arg(long)]
     force: bool,
+    /// Also write the certificate, its key and the CA as a password-protected PKCS#12 file
+    /// (`issue` only), for import into a browser to use the web portal.
+    #[arg(long, value_name = "FILE", requires = "p12_password_file")]
+    p12: Option<PathBuf>,
+    /// File holding the PKCS#12 password (first line; at least 8 characters). A file, not an
+    /// argument, so that the password is in no shell history or process list.
+    #[arg(long, value_name = "FILE")]
+    p12_password_file: Option<PathBuf>,
 }
 
 /// The organisation to sign for and the CA to sign with; the code and role are checked
@@ -108,7 +116,36 @@ pub fn issue(connect: &ConnectArgs, args: SigningArgs, json: bool) -> Result<u8,
         args.force,
     )
     .map_err(cert_error)?;
+    let mut written = written;
+    if let (Some(p12), Some(password_file)) = (&args.p12, &args.p12_password_file) {
+        let password = read(password_file)?;
+        let password = password.lines().next().unwrap_or_default();
+        let bytes = certs::pkcs12::pkcs12(
+            &pair.cert_pem,
+            &pair.key_pem,
+            &signing.ca.cert_pem(),
+            password,
+            signing.uscc.as_str(),
+        )
+        .map_err(|e| CliError::usage(format!("--p12: {e}")))?;
+        write_private(p12, &bytes)?;
+        written.push(p12.clone());
+    }
     report(&signing, &pair.cert_pem, &written, now, json)
+}
+
+/// Writes a file only its owner can read.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut file| file.write_all(bytes))
+        .map_err(|e| CliError::io(path, e))
 }
 
 pub fn sign_csr(
@@ -117,6 +154,11 @@ pub fn sign_csr(
     args: SigningArgs,
     json: bool,
 ) -> Result<u8, CliError> {
+    if args.p12.is_some() {
+        return Err(CliError::usage(
+            "--p12 needs the private key, which sign-csr never sees: the organisation keeps it",
+        ));
+    }
     let request = SigningRequest::from_pem(&read(csr)?).map_err(|e| file_error(csr, e))?;
     let signing = Signing::new(connect, &args)?;
     request
@@ -164,12 +206,14 @@ fn report(
     // was issued at, so round: whole days would print 824 for an 825-day certificate.
     let days = ((info.not_after - now).as_seconds_f64() / 86_400.0).round();
     let (cert_file, key_file) = (written.first(), written.get(1));
+    let p12_file = written.get(2);
     if json {
         print_json(&json!({
             "uscc": signing.uscc.as_str(),
             "role": signing.role.slug(),
             "certificate": cert_file.map(|p| p.display().to_string()),
             "key": key_file.map(|p| p.display().to_string()),
+            "pkcs12": p12_file.map(|p| p.display().to_string()),
             "fingerprint": info.fingerprint_sha256,
             "not_after": rfc3339(info.not_after),
             "ca": signing.ca_path.display().to_string(),
@@ -188,6 +232,12 @@ fn report(
     if let Some(path) = key_file {
         println!(
             "  private key  {} (mode 0600: hand it over in person or encrypted, then delete this copy)",
+            path.display()
+        );
+    }
+    if let Some(path) = p12_file {
+        println!(
+            "  PKCS#12      {} (for a browser: the portal's login)",
             path.display()
         );
     }

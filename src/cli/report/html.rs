@@ -38,9 +38,14 @@ pub fn write_html(report: &Report, path: &Path) -> Result<(), CliError> {
 fn page(report: &Report) -> String {
     let as_of = escape(&readable(report.header.as_of.as_ref()));
     let mut html = String::new();
+    let lang = if crate::i18n::Lang::from_env() == crate::i18n::Lang::Zh {
+        "zh-CN"
+    } else {
+        "en"
+    };
     let _ = write!(
         html,
-        "<!DOCTYPE html>\n<html lang=\"zh-CN\">\n<head>\n<meta charset=\"utf-8\">\n\
+        "<!DOCTYPE html>\n<html lang=\"{lang}\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>Compliance report as of {as_of}</title>\n<style>\n{STYLE}</style>\n</head>\n\
          <body>\n<main>\n<h1>Compliance report <span>as of {as_of}</span></h1>\n\

@@ -171,26 +171,12 @@ pub fn finding_label(code: i32) -> String {
     Finding::from_code(code).map_or_else(|| format!("FINDING_{code}"), |f| f.label().into())
 }
 
-/// What a finding means, for readers who do not know the codes.
+/// What a finding means, for readers who do not know the codes, in the locale's language
+/// (the message catalogue the portal shares).
 pub fn finding_meaning(finding: Finding) -> &'static str {
-    match finding {
-        Finding::NeverChecked => "enrolled, and not one check on record",
-        Finding::NoRoster => "enrolled, and never declared its staff",
-        Finding::UncheckedStaff => {
-            "members with no check before (or within the grace period after) their hire date"
-        }
-        Finding::OverdueRecheck => "current members whose last check is older than the interval",
-        Finding::HitStillOnStaff => {
-            "members with a record found or an alert still on staff after the allowed days"
-        }
-        Finding::UnacknowledgedAlert => "alerts not acknowledged within the allowed days",
-        Finding::ExcessQueries => {
-            "checks about people never on the roster, above the threshold for the unit's size"
-        }
-        Finding::RosterChurn => {
-            "people declared and removed again soon after, above a share of everyone declared"
-        }
-    }
+    crate::i18n::Lang::from_env()
+        .lookup(&format!("meaning.{}", finding.label()))
+        .unwrap_or_default()
 }
 
 pub fn industry_slug(code: i32) -> &'static str {

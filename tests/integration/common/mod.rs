@@ -116,6 +116,8 @@ pub struct TestServer {
     pub server: Option<RunningServer>,
     pub addr: std::net::SocketAddr,
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// The web portal's address (on, as in dev mode, on a free port).
+    pub portal_addr: Option<std::net::SocketAddr>,
     pub dir: tempfile::TempDir,
     pub clock: ManualClock,
     pub config: Config,
@@ -156,6 +158,10 @@ impl TestServer {
                 pre_hire_rows_per_day: 1_000_000,
                 ..Default::default()
             },
+            portal: safehire::config::PortalConfig {
+                enabled: None,
+                listen: "127.0.0.1:0".parse().unwrap(),
+            },
             ..Config::default()
         };
         let mut config = config;
@@ -167,6 +173,7 @@ impl TestServer {
         TestServer {
             addr: server.addr,
             metrics_addr: server.metrics_addr,
+            portal_addr: server.portal_addr,
             server: Some(server),
             dir,
             clock,
@@ -182,6 +189,7 @@ impl TestServer {
             .expect("server restarts");
         self.addr = server.addr;
         self.metrics_addr = server.metrics_addr;
+        self.portal_addr = server.portal_addr;
         self.server = Some(server);
     }
 

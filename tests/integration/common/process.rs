@@ -59,6 +59,7 @@ fn spawn(dir: &Path, env: &[(&str, &str)]) -> (Serve, String, String) {
         .current_dir(dir)
         .env("RUST_LOG", "warn")
         .env("SAFEHIRE_METRICS__LISTEN", "127.0.0.1:0")
+        .env("SAFEHIRE_PORTAL__LISTEN", "127.0.0.1:0")
         .envs(env.iter().copied())
         .stderr(Stdio::piped())
         .spawn()

@@ -1,7 +1,7 @@
 //! The web portal against the real server: HTTPS with real client certificates, the pages'
 //! headers and forms, the service rules reached through them, and (with Debian's Chromium and
 //! playwright-core installed, as CI installs them) the whole employer and prosecutor scenario in
-//! a real browser, whose screenshots go to docs/.
+//! a real browser, whose screenshots go to docs/ when SAFEHIRE_UPDATE_SCREENSHOTS is set.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -452,7 +452,15 @@ async fn an_employer_and_a_prosecutor_use_the_portal_in_chromium() {
     .unwrap();
     let pfx = dir.join("employer.p12");
     std::fs::write(&pfx, p12).unwrap();
-    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    // The screenshots in docs/ are refreshed only when asked, so that a test run never edits
+    // the working tree: SAFEHIRE_UPDATE_SCREENSHOTS=1 cargo test --test integration portal::
+    let shots = if std::env::var_os("SAFEHIRE_UPDATE_SCREENSHOTS").is_some() {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs")
+    } else {
+        let shots = dir.join("shots");
+        std::fs::create_dir_all(&shots).unwrap();
+        shots
+    };
     let config = serde_json::json!({
         "url": format!("https://localhost:{}", server.portal_addr.unwrap().port()),
         "employer": { "pfx": pfx, "passphrase": "portal-test-password" },

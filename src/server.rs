@@ -143,10 +143,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         )
         .await?;
     if retagged > 0 {
-        tracing::info!(
-            records = retagged,
-            "bound the name tags to their documents"
-        );
+        tracing::info!(records = retagged, "bound the name tags to their documents");
     }
     let baseline = store
         .bind_state_baseline(system_entry("server.state_baseline", "OK"))

@@ -16,7 +16,12 @@ use crate::keys::{NameBinder, SubjectKey};
 const BOUND_KEY: &str = "name_tags_bound";
 
 /// Every table that stores a name tag next to its subject.
-const TAGGED_TABLES: [&str; 4] = ["records", "import_staging", "roster_members", "roster_staging"];
+const TAGGED_TABLES: [&str; 4] = [
+    "records",
+    "import_staging",
+    "roster_members",
+    "roster_staging",
+];
 
 /// Re-tags every stored name tag and logs each record's new state under `template`, once;
 /// returns how many records it re-tagged (0 once done, or on a database without records).

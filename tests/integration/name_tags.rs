@@ -129,7 +129,11 @@ async fn a_database_with_unbound_name_tags_is_retagged_once_at_start() {
     let found = Outcome::RecordFound as i32;
     assert_eq!(outcome(&server, &a.0, &a.1).await, found);
     assert_eq!(outcome(&server, &b.0, &a.1).await, found);
-    assert_ne!(outcome(&server, &a.0, &c.1).await, found, "the name still counts");
+    assert_ne!(
+        outcome(&server, &a.0, &c.1).await,
+        found,
+        "the name still counts"
+    );
 
     // Alerts still need document and name: C's record under C's name alerts, D's document
     // under another name does not.

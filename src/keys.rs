@@ -12,6 +12,7 @@ const SUBJECT_CONTEXT: &str = "safehire 2026-11-24 subject key v1";
 const NAME_CONTEXT: &str = "safehire 2026-11-24 name tag v1";
 const KEY_ID_CONTEXT: &str = "safehire 2026-11-24 key id v1";
 const PSEUDONYM_CONTEXT: &str = "safehire 2026-12-02 subject pseudonym v1";
+const BOUND_NAME_CONTEXT: &str = "safehire 2026-12-02 document-bound name tag v1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -36,9 +37,34 @@ pub enum KeyError {
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SubjectKey(pub [u8; 32]);
 
-/// A hashed, normalised name: the second factor of a match.
+/// A hashed, normalised name bound to the hashed document it was given with: the second
+/// factor of a match. Bound, so that two people of one name share no tag.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct NameTag(pub [u8; 32]);
+
+/// Binds a document's name hash to its document. Kept apart from [`Keys`] (and `Clone`) so that
+/// the one-time re-tag of a database from before the binding can take it to the writer.
+#[derive(Clone)]
+pub struct NameBinder {
+    key: [u8; 32],
+}
+
+impl fmt::Debug for NameBinder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("NameBinder")
+    }
+}
+
+impl NameBinder {
+    /// The tag of `unbound` (the keyed hash of the name alone, the form tags were stored in
+    /// before the binding) given with `subject`. The only place that formula lives.
+    pub fn bind(&self, subject: &SubjectKey, unbound: &[u8; 32]) -> NameTag {
+        let mut hasher = blake3::Hasher::new_keyed(&self.key);
+        hasher.update(&subject.0);
+        hasher.update(unbound);
+        NameTag(*hasher.finalize().as_bytes())
+    }
+}
 
 impl fmt::Debug for SubjectKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -57,6 +83,7 @@ impl fmt::Debug for NameTag {
 pub struct Keys {
     subject: [u8; 32],
     name: [u8; 32],
+    binder: NameBinder,
     key_id: [u8; 32],
     pseudonym: [u8; 32],
 }
@@ -72,6 +99,9 @@ impl Keys {
         Self {
             subject: blake3::derive_key(SUBJECT_CONTEXT, master),
             name: blake3::derive_key(NAME_CONTEXT, master),
+            binder: NameBinder {
+                key: blake3::derive_key(BOUND_NAME_CONTEXT, master),
+            },
             key_id: blake3::derive_key(KEY_ID_CONTEXT, master),
             pseudonym: blake3::derive_key(PSEUDONYM_CONTEXT, master),
         }
@@ -101,8 +131,15 @@ impl Keys {
         SubjectKey(*hasher.finalize().as_bytes())
     }
 
-    pub fn name_tag(&self, name: &PersonName) -> NameTag {
-        NameTag(*blake3::keyed_hash(&self.name, name.as_str().as_bytes()).as_bytes())
+    /// The tag of `name` as given with the document hashed to `subject`.
+    pub fn name_tag(&self, subject: &SubjectKey, name: &PersonName) -> NameTag {
+        let unbound = blake3::keyed_hash(&self.name, name.as_str().as_bytes());
+        self.binder.bind(subject, unbound.as_bytes())
+    }
+
+    /// What re-tags the name tags of a database from before the binding.
+    pub fn name_binder(&self) -> NameBinder {
+        self.binder.clone()
     }
 
     /// The hex pseudonym under which a subject leaves the server (audit exports): stable, so
@@ -245,5 +282,32 @@ mod tests {
         let b = Keys::from_master(&[2; 32]);
         assert_ne!(a.key_id_hex(), b.key_id_hex());
         assert_ne!(a.subject, a.name);
+        assert_ne!(a.name, a.binder.key);
+    }
+
+    #[test]
+    fn one_name_on_two_documents_gives_two_tags() {
+        let keys = Keys::from_master(&[3; 32]);
+        let today = time::macros::date!(2026 - 03 - 02);
+        let mut people = crate::synth::Generator::new(16, today);
+        let first = Document::parse(
+            crate::identity::DocType::CnResidentId,
+            &people.resident_id(),
+            today,
+        )
+        .unwrap();
+        let second = Document::parse(
+            crate::identity::DocType::CnResidentId,
+            &people.resident_id(),
+            today,
+        )
+        .unwrap();
+        let name = PersonName::parse(&people.name()).unwrap();
+        let (a, b) = (keys.subject_key(&first), keys.subject_key(&second));
+        assert_ne!(a, b);
+        assert_ne!(keys.name_tag(&a, &name), keys.name_tag(&b, &name));
+        assert_eq!(keys.name_tag(&a, &name), keys.name_tag(&a, &name));
+        let other = PersonName::parse(&people.name()).unwrap();
+        assert_ne!(keys.name_tag(&a, &name), keys.name_tag(&a, &other));
     }
 }

@@ -135,6 +135,16 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         outcome: outcome.into(),
         ..NewEntry::default()
     };
+    // Before the baseline: a database that predates both logs each record once, in its new form.
+    let retagged = store
+        .bind_name_tags(
+            keys.name_binder(),
+            system_entry("server.name_tags_bound", "OK"),
+        )
+        .await?;
+    if retagged > 0 {
+        tracing::info!(records = retagged, "bound the name tags to their documents");
+    }
     let baseline = store
         .bind_state_baseline(system_entry("server.state_baseline", "OK"))
         .await?;

@@ -605,11 +605,8 @@ fn validate_row(
         ConsentPolicy::Batch => batch.batch_consent.clone(),
         ConsentPolicy::NotRequired => String::new(),
     };
-    Ok((
-        state.keys.subject_key(&document),
-        state.keys.name_tag(&name),
-        consent,
-    ))
+    let subject = state.keys.subject_key(&document);
+    Ok((subject, state.keys.name_tag(&subject, &name), consent))
 }
 
 /// Rows of a resumed batch that the client sent again: answered from the record when they

@@ -69,7 +69,7 @@ impl CheckApi {
             )));
         }
 
-        let name_tag = state.keys.name_tag(&name);
+        let name_tag = state.keys.name_tag(&subject, &name);
         let (registry_version, candidates) = match self.lookups.lookup(subject).await {
             Some(found) => found,
             // The group's read failed: alone, this lookup reports its own error (or succeeds).

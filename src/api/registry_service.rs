@@ -42,10 +42,11 @@ impl RegistryApi {
         if decided_on > today {
             return Err(ApiError::invalid("decided_on", "is in the future"));
         }
+        let subject = self.state.keys.subject_key(&document);
         Ok(HashedRecord {
             source_ref,
-            subject: self.state.keys.subject_key(&document),
-            name_tag: self.state.keys.name_tag(&name),
+            subject,
+            name_tag: self.state.keys.name_tag(&subject, &name),
             category,
             kind,
             decided_on,

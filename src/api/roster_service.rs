@@ -319,7 +319,7 @@ impl RosterApi {
         }
         Ok(StagedMember {
             subject,
-            name_tag: self.state.keys.name_tag(&name),
+            name_tag: self.state.keys.name_tag(&subject, &name),
             staff_ref,
             hire_date: hire.map(date_text).unwrap_or_default(),
             departure_date: departure.map(date_text).unwrap_or_default(),

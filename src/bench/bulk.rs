@@ -143,8 +143,9 @@ pub async fn in_process(
             let document = Document::parse(DocType::CnResidentId, number, today)
                 .map_err(|e| BenchError::new(e.to_string()))?;
             let name = PersonName::parse(name).map_err(|e| BenchError::new(e.to_string()))?;
-            subjects.push(keys.subject_key(&document));
-            tags.push(keys.name_tag(&name));
+            let subject = keys.subject_key(&document);
+            subjects.push(subject);
+            tags.push(keys.name_tag(&subject, &name));
         }
         let (_, found) = store
             .lookup_many(subjects)

@@ -9,6 +9,7 @@ mod certs;
 mod checkpoint;
 mod checks;
 mod import_order;
+mod name_tags;
 mod orgs;
 mod oversight;
 mod records;
@@ -39,7 +40,7 @@ pub use writer::WriteCtx;
 
 use crate::audit::{Chain, Entry, Head, NewEntry, Verification};
 use crate::check::Candidate;
-use crate::keys::SubjectKey;
+use crate::keys::{NameBinder, SubjectKey};
 use crate::org::{Enrolment, OrgStatus, Organisation};
 use crate::registry::HashedRecord;
 use crate::roster::{AlertAction, ReviewReason, ReviewResolution};
@@ -238,6 +239,17 @@ impl Store {
 
     pub async fn verify_audit(&self, from: u64, to: u64) -> Result<Verification, StoreError> {
         self.read(move |conn| audit_sql::verify(conn, from, to))
+            .await
+    }
+
+    /// Binds the name tags of a database from before the binding to their documents, once, and
+    /// logs each re-tagged record's state; returns how many records that re-tagged.
+    pub async fn bind_name_tags(
+        &self,
+        binder: NameBinder,
+        template: NewEntry,
+    ) -> Result<u64, StoreError> {
+        self.write_alone(move |ctx| name_tags::bind_all(ctx, &binder, &template))
             .await
     }
 

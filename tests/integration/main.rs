@@ -27,6 +27,7 @@ mod hostile_network;
 mod import_order;
 mod lawful_use;
 mod limits;
+mod name_tags;
 mod newcomer;
 mod otel;
 mod oversight;

@@ -92,6 +92,13 @@ impl Lang {
     }
 }
 
+/// `text` padded with spaces to `columns` terminal columns, a Chinese character taking two,
+/// so that labelled lines stay aligned in either language.
+pub fn pad(text: &str, columns: usize) -> String {
+    let used: usize = text.chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum();
+    format!("{text}{}", " ".repeat(columns.saturating_sub(used)))
+}
+
 /// (key, 简体中文, English).
 const MESSAGES: &[(&str, &str, &str)] = &[
     ("lang.name", "简体中文", "English"),
@@ -544,7 +551,11 @@ const MESSAGES: &[(&str, &str, &str)] = &[
     ),
     ("report.chart.none", "没有单位。", "No units."),
     ("report.chart.units", "单位", "units"),
-    ("report.chart.flagged", "存在问题的单位", "units with findings"),
+    (
+        "report.chart.flagged",
+        "存在问题的单位",
+        "units with findings",
+    ),
     ("report.chart.axis", "单位数", "number of units"),
     (
         "report.chart.bar",
@@ -588,7 +599,11 @@ const MESSAGES: &[(&str, &str, &str)] = &[
         "存在问题的单位：{} / {}",
         "units with findings: {} of {}",
     ),
-    ("report.text.by_bureau", "按主管部门：", "by supervising bureau:"),
+    (
+        "report.text.by_bureau",
+        "按主管部门：",
+        "by supervising bureau:",
+    ),
     ("report.text.by_region", "按行政区划：", "by region:"),
     ("report.text.no_bureau", "（无主管部门）", "(no bureau)"),
     ("report.text.no_units", "（没有单位）", "(no units)"),
@@ -628,7 +643,11 @@ const MESSAGES: &[(&str, &str, &str)] = &[
         "共 {} 行：{} 行 NO_RECORD（未发现记录），{} 行 RECORD_FOUND（发现记录），{} 行 NEEDS_REVIEW（需复查），{} 行错误{}；结果文件 {}",
         "{} rows: {} NO_RECORD, {} RECORD_FOUND, {} NEEDS_REVIEW, {} errors{}; results in {}",
     ),
-    ("cli.batch.unanswered", "，{} 行未获答复", ", {} not answered"),
+    (
+        "cli.batch.unanswered",
+        "，{} 行未获答复",
+        ", {} not answered",
+    ),
     (
         "cli.batch.incomplete",
         "批量查询未完成：{}；请加 --resume 重新运行",
@@ -644,7 +663,11 @@ const MESSAGES: &[(&str, &str, &str)] = &[
         "{} 的在职名单：未作任何更改，{} 行中有 {} 行被拒收（请更正，或加 --partial 只应用其余各行）；在职 {} 人",
         "roster of {}: nothing applied, {} of {} rows rejected (fix them, or --partial to apply the others); {} current members",
     ),
-    ("cli.roster.row_error", "  第 {} 行：{}：{}", "  row {}: {}: {}"),
+    (
+        "cli.roster.row_error",
+        "  第 {} 行：{}：{}",
+        "  row {}: {}: {}",
+    ),
     (
         "cli.roster.errors_truncated",
         "  …… 服务器只列出了前面的错误",
@@ -682,6 +705,58 @@ const MESSAGES: &[(&str, &str, &str)] = &[
         "复查在 {} 人后中断：{}；请重新运行",
         "the re-check did not complete after {} members: {}; run it again",
     ),
+    (
+        "cli.registry.imported",
+        "已导入 {}：新建 {}，更新 {}，未变 {}，拒收 {}；数据版本 {}",
+        "imported {}: {} created, {} updated, {} unchanged, {} rejected; registry version {}",
+    ),
+    (
+        "cli.registry.more",
+        "  …… 另有 {} 行（见 --json）",
+        "  … and {} more (see --json)",
+    ),
+    (
+        "cli.alerts.more",
+        "（还有更多预警；--after {}）",
+        "(more alerts follow; --after {})",
+    ),
+    ("cli.alerts.count", "{} 条预警", "{} alerts"),
+    (
+        "cli.alerts.review_opened",
+        "已开启复查案件 {}",
+        "review case {} opened",
+    ),
+    (
+        "cli.reviews.more",
+        "（还有更多案件；--after {}）",
+        "(more cases follow; --after {})",
+    ),
+    ("cli.reviews.count", "{} 件复查案件", "{} review cases"),
+    ("cli.org.count", "{} 个单位", "{} organisations"),
+    ("cli.audit.sequence", "序号", "sequence"),
+    ("cli.audit.hash", "哈希", "hash"),
+    ("cli.audit.at", "时间", "at"),
+    (
+        "cli.audit.ok",
+        "审计链完整：已校验 {} 条",
+        "audit chain OK: {} entries verified",
+    ),
+    (
+        "cli.audit.tree_problem",
+        "但默克尔树与之不符：{}",
+        "but the Merkle tree does NOT match them: {}",
+    ),
+    (
+        "cli.audit.unexplained",
+        "日志无法解释：{}",
+        "NOT EXPLAINED BY THE LOG: {}",
+    ),
+    ("cli.audit.head", "日志头 {} {}", "head {} {}"),
+    (
+        "cli.audit.broken",
+        "审计链在第 {} 条处断裂：{}（此前 {} 条校验通过）",
+        "audit chain BROKEN at entry {}: {} ({} entries before it verified)",
+    ),
 ];
 
 #[cfg(test)]
@@ -710,8 +785,13 @@ mod tests {
                 "{key}: both languages take the same figures"
             );
         }
-        assert_eq!(Lang::En.f("report.as_of", &[&"2026-11-24"]), "as of 2026-11-24");
+        assert_eq!(
+            Lang::En.f("report.as_of", &[&"2026-11-24"]),
+            "as of 2026-11-24"
+        );
         assert_eq!(Lang::Zh.f("report.region", &[&"1506"]), "行政区划 1506*");
+        assert_eq!(pad("check id", 10), "check id  ");
+        assert_eq!(pad("查询编号", 10), "查询编号  ");
         for finding in crate::oversight::Finding::ALL {
             for prefix in ["finding.", "meaning."] {
                 let key = format!("{prefix}{}", finding.label());

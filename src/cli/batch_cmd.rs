@@ -9,10 +9,10 @@ use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::i18n::Lang;
 use super::staff_file::{Chunk, Line, StaffFile};
 use super::{CliError, ConnectArgs, exit, format_timestamp, print_json};
 use crate::check::{Outcome, Purpose};
+use crate::i18n::Lang;
 use crate::org::Role;
 use crate::proto;
 use crate::proto::check_batch_request::Item as Req;

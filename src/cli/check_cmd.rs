@@ -3,9 +3,9 @@
 use clap::Args;
 use serde_json::json;
 
-use crate::i18n::Lang;
 use super::{CliError, ConnectArgs, exit, format_timestamp, print_json};
 use crate::check::Outcome;
+use crate::i18n::Lang;
 use crate::identity::DocType;
 use crate::org::Role;
 use crate::proto;
@@ -75,7 +75,7 @@ pub async fn run(connect: &ConnectArgs, args: CheckArgs, json: bool) -> Result<u
             println!("  {}", lang.t(&format!("outcome.{}", outcome.label())));
         }
         let line = |key: &str, value: &dyn std::fmt::Display| {
-            println!("  {:<18}{value}", lang.t(key));
+            println!("  {}{value}", crate::i18n::pad(lang.t(key), 18));
         };
         line("cli.check.check_id", &reply.check_id);
         line("cli.check.checked_at", &checked_at);

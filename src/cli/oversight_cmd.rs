@@ -59,7 +59,10 @@ async fn report(connect: &ConnectArgs, args: ReportArgs, json: bool) -> Result<u
         items.push(item);
     }
     let report = Report::collect(items)?;
-    let lang = args.lang.as_deref().map_or_else(Lang::from_env, Lang::parse);
+    let lang = args
+        .lang
+        .as_deref()
+        .map_or_else(Lang::from_env, Lang::parse);
 
     if let Some(path) = &args.out {
         report::write_csv(&report, path)?;

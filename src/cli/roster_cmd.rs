@@ -9,10 +9,10 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::i18n::Lang;
 use super::staff_file::{Chunk, StaffFile};
 use super::{CliError, ConnectArgs, exit, format_timestamp, print_json};
 use crate::check::{Outcome, Scope};
+use crate::i18n::Lang;
 use crate::org::Role;
 use crate::proto;
 use crate::proto::recheck_result::Item as Recheck;
@@ -384,7 +384,7 @@ async fn show(
     }
     let lang = Lang::from_env();
     let line = |key: &str, value: &dyn std::fmt::Display| {
-        println!("{:<19}{value}", lang.t(key));
+        println!("{}{value}", crate::i18n::pad(lang.t(key), 19));
     };
     line("cli.roster.employer", &status.employer);
     line(

@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 
 use crate::common;
 
-use common::process::{BIN, run, serve};
+use common::process::{run, serve};
 use safehire::synth::{Generator, ORGS_HEADER};
 
 /// The dev bureau (see `safehire::devset`), which supervises the units of the test.
@@ -154,7 +154,7 @@ fn units_imported_checked_reported_and_traced() {
     );
 
     // The bureau checks one person for the first unit.
-    let people = Command::new(BIN)
+    let people = crate::common::process::command()
         .args(["gen", "people", "1", "--seed", "42"])
         .output()
         .unwrap();

@@ -60,7 +60,7 @@ async fn start_collector(collector: Collector) -> String {
 /// `safehire serve` in `dir` exporting to `endpoint`, with only the SAFEHIRE_… variables set
 /// here; returns it with its URL once it listens.
 fn serve(dir: &Path, endpoint: &str) -> (Child, String) {
-    let mut command = Command::new(BIN);
+    let mut command = crate::common::process::command();
     command
         .args(["serve", "--listen", "127.0.0.1:0"])
         .current_dir(dir)
@@ -93,7 +93,7 @@ fn serve(dir: &Path, endpoint: &str) -> (Child, String) {
 }
 
 fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
+    crate::common::process::command()
         .args(args)
         .current_dir(dir)
         .output()

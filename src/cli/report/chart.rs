@@ -242,7 +242,9 @@ mod tests {
         ));
         let chinese = bar_chart("t", groups(31), Lang::Zh);
         assert!(
-            chinese.contains("仅显示存在问题单位最多的 30 组；其余 1 组共有 10 个单位，其中 0 个存在问题。"),
+            chinese.contains(
+                "仅显示存在问题单位最多的 30 组；其余 1 组共有 10 个单位，其中 0 个存在问题。"
+            ),
             "{chinese}"
         );
     }

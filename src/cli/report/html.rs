@@ -274,7 +274,11 @@ fn findings_table(html: &mut String, report: &Report, lang: Lang) {
             escape(&unit.region),
             escape(industry_slug(unit.industry)),
             unit.checks,
-            escape(&share_text(unit.checked_in_time, unit.current_members, lang)),
+            escape(&share_text(
+                unit.checked_in_time,
+                unit.current_members,
+                lang
+            )),
         );
     }
     html.push_str("</tbody>\n</table>\n");

@@ -8,7 +8,7 @@ use crate::proto;
 
 pub fn print_summary(report: &Report, lang: Lang) {
     let h = &report.header;
-    let label = |key: &str| format!("  {:<12}", lang.t(key));
+    let label = |key: &str| format!("  {}", crate::i18n::pad(lang.t(key), 12));
     println!("{}", lang.f("report.text.head", &[&report.as_of()]));
     println!(
         "{}{} {}",

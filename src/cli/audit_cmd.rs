@@ -486,13 +486,14 @@ fn report(reply: &proto::VerifyResponse, json: bool) -> Result<u8, CliError> {
             for problem in &reply.unexplained {
                 println!("{}", lang.f("cli.audit.unexplained", &[problem]));
             }
-            if reply.tree_problem.is_empty() && reply.unexplained.is_empty() {
-                if let Some(head) = &reply.head {
-                    println!(
-                        "{}",
-                        lang.f("cli.audit.head", &[&head.sequence, &head.hash])
-                    );
-                }
+            if let Some(head) = &reply.head
+                && reply.tree_problem.is_empty()
+                && reply.unexplained.is_empty()
+            {
+                println!(
+                    "{}",
+                    lang.f("cli.audit.head", &[&head.sequence, &head.hash])
+                );
             }
         } else {
             println!(

@@ -197,3 +197,53 @@ fn the_cli_and_the_report_follow_the_locale() {
     let status: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(status["current_members"], 4, "{}", both(&json));
 }
+
+/// README.zh-CN.md's command-line steps in the Chinese locale: the batch summary it shows is
+/// the one the CLI prints.
+#[test]
+fn the_chinese_readme_batch_line_is_true() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.zh-CN.md"))
+            .unwrap();
+    let shown = readme
+        .lines()
+        .find(|line| line.starts_with("共 ") && line.contains("NO_RECORD"))
+        .expect("README.zh-CN.md shows a batch summary");
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (_serve, server) = serve(d);
+    let run = |args: &[&str]| run_in(d, &server, "zh_CN.UTF-8", args);
+    let records = run(&["gen", "records", "1000"]);
+    assert!(records.status.success(), "{}", both(&records));
+    std::fs::write(d.join("records.csv"), &records.stdout).unwrap();
+    let import = run(&["--as", "registrar", "registry", "import", "records.csv"]);
+    assert!(import.status.success(), "{}", both(&import));
+    assert!(
+        stdout(&import).starts_with("已导入 records.csv："),
+        "{}",
+        both(&import)
+    );
+    let people = run(&[
+        "gen",
+        "people",
+        "100",
+        "--out",
+        "staff.csv",
+        "--encoding",
+        "gb18030",
+    ]);
+    assert!(people.status.success(), "{}", both(&people));
+    let batch = run(&[
+        "batch",
+        "staff.csv",
+        "--purpose",
+        "pre-hire",
+        "--consent",
+        "CONSENT-2026-001",
+        "--out",
+        "results.csv",
+    ]);
+    assert_eq!(batch.status.code(), Some(0), "{}", both(&batch));
+    assert_eq!(stdout(&batch).trim_end(), shown, "{}", both(&batch));
+}

@@ -757,6 +757,31 @@ const MESSAGES: &[(&str, &str, &str)] = &[
         "审计链在第 {} 条处断裂：{}（此前 {} 条校验通过）",
         "audit chain BROKEN at entry {}: {} ({} entries before it verified)",
     ),
+    (
+        "industry.primary-secondary-school",
+        "中小学",
+        "primary-secondary-school",
+    ),
+    ("industry.kindergarten", "幼儿园", "kindergarten"),
+    (
+        "industry.off-campus-training",
+        "校外培训机构",
+        "off-campus-training",
+    ),
+    ("industry.childcare", "托育机构", "childcare"),
+    (
+        "industry.paediatric-medical",
+        "儿科医疗机构",
+        "paediatric-medical",
+    ),
+    ("industry.sports", "体育机构", "sports"),
+    (
+        "industry.welfare-institution",
+        "儿童福利机构",
+        "welfare-institution",
+    ),
+    ("industry.other", "其他", "other"),
+    ("industry.not-applicable", "不适用", "not-applicable"),
 ];
 
 #[cfg(test)]
@@ -792,6 +817,10 @@ mod tests {
         assert_eq!(Lang::Zh.f("report.region", &[&"1506"]), "行政区划 1506*");
         assert_eq!(pad("check id", 10), "check id  ");
         assert_eq!(pad("查询编号", 10), "查询编号  ");
+        for industry in crate::org::Industry::slugs().split(", ") {
+            let key = format!("industry.{industry}");
+            assert_eq!(Lang::En.t(&key), industry, "{key} is missing");
+        }
         for finding in crate::oversight::Finding::ALL {
             for prefix in ["finding.", "meaning."] {
                 let key = format!("{prefix}{}", finding.label());

@@ -272,7 +272,7 @@ fn findings_table(html: &mut String, report: &Report, lang: Lang) {
             escape(&unit.name),
             escape(&unit.uscc),
             escape(&unit.region),
-            escape(industry_slug(unit.industry)),
+            escape(industry_name(unit.industry, lang)),
             unit.checks,
             escape(&share_text(
                 unit.checked_in_time,
@@ -282,6 +282,13 @@ fn findings_table(html: &mut String, report: &Report, lang: Lang) {
         );
     }
     html.push_str("</tbody>\n</table>\n");
+}
+
+/// An industry as the reader's language names it; the English page keeps the slug the CSV and
+/// the `--industry` flag use.
+fn industry_name(code: i32, lang: Lang) -> &'static str {
+    let slug = industry_slug(code);
+    lang.lookup(&format!("industry.{slug}")).unwrap_or(slug)
 }
 
 /// A finding's evidence in words. The server's detail is an English sentence; in another

@@ -80,7 +80,12 @@ impl Report {
             prefix => lang.f("report.region", &[&prefix]),
         };
         let industry = match Industry::from_code(self.header.industry) {
-            Some(industry) => lang.f("report.industry", &[&industry.slug()]),
+            Some(industry) => {
+                let name = lang
+                    .lookup(&format!("industry.{}", industry.slug()))
+                    .unwrap_or(industry.slug());
+                lang.f("report.industry", &[&name])
+            }
             None => lang.t("report.all_industries").to_string(),
         };
         format!("{region}{}{industry}", lang.t("report.sep"))

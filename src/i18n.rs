@@ -72,6 +72,31 @@ impl Lang {
     pub fn t(self, key: &str) -> &str {
         self.lookup(key).unwrap_or(key)
     }
+
+    /// The message `key` with each `{}` replaced by the next of `args`, in order: the
+    /// catalogue's sentences carry their figures where each language puts them.
+    pub fn f(self, key: &str, args: &[&dyn std::fmt::Display]) -> String {
+        let mut out = String::new();
+        let mut args = args.iter();
+        let mut pieces = self.t(key).split("{}");
+        if let Some(first) = pieces.next() {
+            out.push_str(first);
+        }
+        for piece in pieces {
+            if let Some(arg) = args.next() {
+                out.push_str(&arg.to_string());
+            }
+            out.push_str(piece);
+        }
+        out
+    }
+}
+
+/// `text` padded with spaces to `columns` terminal columns, a Chinese character taking two,
+/// so that labelled lines stay aligned in either language.
+pub fn pad(text: &str, columns: usize) -> String {
+    let used: usize = text.chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum();
+    format!("{text}{}", " ".repeat(columns.saturating_sub(used)))
 }
 
 /// (key, 简体中文, English).
@@ -422,6 +447,341 @@ const MESSAGES: &[(&str, &str, &str)] = &[
         "people declared and removed again soon after, above a share of everyone declared",
     ),
     ("cli.error", "错误", "error"),
+    ("report.title", "合规情况报告", "Compliance report"),
+    ("report.as_of", "截至 {}", "as of {}"),
+    (
+        "report.page_title",
+        "截至 {} 的合规情况报告",
+        "Compliance report as of {}",
+    ),
+    (
+        "report.lede",
+        "根据此时的审计日志、在职名单和预警，判断密切接触未成年人的单位是否依照《未成年人保护法》第六十二条查询了从业人员。",
+        "Whether units in close contact with minors checked their staff as the Minors Protection Law (art. 62) requires, judged from the audit log, the rosters and the alerts as they stood at this moment.",
+    ),
+    (
+        "report.footer",
+        "由 safehire 在审计条目 {} 处计算（哈希 <code>{}</code>）。基于同一日志复核：以相同筛选条件运行 <code>safehire oversight report --as-of {}</code>。",
+        "Computed by safehire at audit entry {} (hash <code>{}</code>). To reproduce it against the same log: <code>safehire oversight report --as-of {}</code> with the same filters.",
+    ),
+    ("report.audit_entry", "第 {} 条 · 哈希", "entry {} · hash"),
+    ("report.filters", "筛选条件", "Filters"),
+    ("report.rules", "判定规则", "Rules"),
+    ("report.all_regions", "全部行政区划", "all regions"),
+    ("report.region", "行政区划 {}*", "region {}*"),
+    ("report.all_industries", "全部行业", "all industries"),
+    ("report.industry", "行业 {}", "industry {}"),
+    ("report.sep", "，", ", "),
+    ("report.rule_sep", "；", "; "),
+    (
+        "report.rule.recheck",
+        "每 {} 天复查一次",
+        "re-check every {} days",
+    ),
+    (
+        "report.rule.grace",
+        "新入职人员须在入职后 {} 天内查询",
+        "check new staff by {} days after hire",
+    ),
+    (
+        "report.rule.hit",
+        "有记录的人员须在 {} 天内离职",
+        "a member with a hit leaves the staff within {} days",
+    ),
+    (
+        "report.rule.ack",
+        "预警须在 {} 天内处理",
+        "alerts acknowledged within {} days",
+    ),
+    (
+        "report.rule.excess",
+        "查询从未列入名单的人员：每名在职人员至多 {} 人次，或 {} 人次，取较大者",
+        "people checked who were never on the roster: at most {} per current member or {}, whichever is more",
+    ),
+    ("report.share_of_units", "占单位的 {}%", "{}% of units"),
+    ("report.no_units", "没有单位", "no units"),
+    ("report.card.units", "单位", "units"),
+    (
+        "report.card.flagged",
+        "存在问题的单位（{}）",
+        "units with findings ({})",
+    ),
+    (
+        "report.card.checked",
+        "在职人员按时查询（{} / {}）",
+        "of staff checked in time ({} of {})",
+    ),
+    ("report.col.finding", "问题", "Finding"),
+    ("report.col.meaning", "含义", "Meaning"),
+    ("report.col.industry", "行业", "Industry"),
+    (
+        "report.col.checked",
+        "按时查询的<br>在职人员",
+        "Staff checked<br>in time",
+    ),
+    (
+        "report.col.findings",
+        "问题及证据",
+        "Findings and their evidence",
+    ),
+    (
+        "report.chart.region",
+        "各行政区划存在问题的单位",
+        "Units with findings per region",
+    ),
+    (
+        "report.chart.bureau",
+        "各主管部门存在问题的单位",
+        "Units with findings per supervising bureau",
+    ),
+    (
+        "report.chart.region_title",
+        "各行政区划的单位数与存在问题的单位数",
+        "Units and units with findings per region",
+    ),
+    (
+        "report.chart.bureau_title",
+        "各主管部门的单位数与存在问题的单位数",
+        "Units and units with findings per supervising bureau",
+    ),
+    (
+        "report.no_bureau",
+        "（无主管部门）",
+        "(no supervising bureau)",
+    ),
+    ("report.chart.none", "没有单位。", "No units."),
+    ("report.chart.units", "单位", "units"),
+    (
+        "report.chart.flagged",
+        "存在问题的单位",
+        "units with findings",
+    ),
+    ("report.chart.axis", "单位数", "number of units"),
+    (
+        "report.chart.bar",
+        "{}：{} 个单位，其中 {} 个存在问题",
+        "{}: {} units, {} with findings",
+    ),
+    ("report.chart.value", "{} / {}", "{} of {}"),
+    (
+        "report.chart.hidden",
+        "仅显示存在问题单位最多的 {}；其余 {} {}，其中 {} 个存在问题。",
+        "Showing the {} with the most units with findings; the other {} {}, {} of them with findings.",
+    ),
+    ("report.chart.group.one", "{} 组", "{} group"),
+    ("report.chart.group.many", "{} 组", "{} groups"),
+    ("report.chart.hold.one", "{} 组共有", "{} group holds"),
+    ("report.chart.hold.many", "{} 组共有", "{} groups hold"),
+    ("report.chart.unit.one", "{} 个单位", "{} unit"),
+    ("report.chart.unit.many", "{} 个单位", "{} units"),
+    (
+        "report.flagged_heading",
+        "存在问题的单位（{} / {}）",
+        "Units with findings ({} of {})",
+    ),
+    (
+        "report.none_flagged",
+        "没有单位存在问题。",
+        "No unit has a finding.",
+    ),
+    ("report.finding_count", "{} / {}", "{} of {}"),
+    ("report.no_staff", "无在职人员", "no current staff"),
+    (
+        "report.text.head",
+        "合规情况报告，截至 {}",
+        "compliance report as of {}",
+    ),
+    ("report.text.audit_head", "审计日志位置", "audit head"),
+    ("report.text.filters", "筛选条件", "filters"),
+    ("report.text.rules", "判定规则", "rules"),
+    (
+        "report.text.flagged",
+        "存在问题的单位：{} / {}",
+        "units with findings: {} of {}",
+    ),
+    (
+        "report.text.by_bureau",
+        "按主管部门：",
+        "by supervising bureau:",
+    ),
+    ("report.text.by_region", "按行政区划：", "by region:"),
+    ("report.text.no_bureau", "（无主管部门）", "(no bureau)"),
+    ("report.text.no_units", "（没有单位）", "(no units)"),
+    (
+        "report.text.group",
+        "{} 个单位，其中 {} 个存在问题，在职人员按时查询 {}",
+        "{} units, {} with findings, staff checked in time {}",
+    ),
+    (
+        "report.text.totals",
+        "合计：{} 个单位，其中 {} 个存在问题；在职人员按时查询 {}",
+        "totals: {} units, {} with findings; staff checked in time {}",
+    ),
+    (
+        "report.text.per_kind",
+        "各类问题的单位数：{}",
+        "units per finding: {}",
+    ),
+    (
+        "report.written",
+        "截至 {} 的报告（审计日志位置 {}）：{} 个单位，其中 {} 个存在问题；已写入 {}",
+        "report as of {} (audit head {}): {} units, {} with findings; written to {}",
+    ),
+    ("report.and", "、", " and "),
+    ("cli.check.check_id", "查询编号", "check id"),
+    ("cli.check.checked_at", "查询时间", "checked at"),
+    ("cli.check.registry_version", "数据版本", "registry version"),
+    ("cli.check.scope", "查询范围", "scope"),
+    ("cli.check.employer", "用人单位", "employer"),
+    (
+        "cli.check.needs_review",
+        "证件与另一姓名下的记录相符：录用前请等待登记机关处理",
+        "the document matches a record under another name: hold the hire until a registrar resolves it",
+    ),
+    (
+        "cli.batch.summary",
+        "共 {} 行：{} 行 NO_RECORD（未发现记录），{} 行 RECORD_FOUND（发现记录），{} 行 NEEDS_REVIEW（需复查），{} 行错误{}；结果文件 {}",
+        "{} rows: {} NO_RECORD, {} RECORD_FOUND, {} NEEDS_REVIEW, {} errors{}; results in {}",
+    ),
+    (
+        "cli.batch.unanswered",
+        "，{} 行未获答复",
+        ", {} not answered",
+    ),
+    (
+        "cli.batch.incomplete",
+        "批量查询未完成：{}；请加 --resume 重新运行",
+        "the batch did not complete: {}; run again with --resume",
+    ),
+    (
+        "cli.roster.applied",
+        "{} 的在职名单：收到 {} 行，新增 {}，更新 {}，未变 {}，离职 {}，拒收 {}；在职 {} 人",
+        "roster of {}: {} received, {} added, {} updated, {} unchanged, {} departed, {} rejected; {} current members",
+    ),
+    (
+        "cli.roster.not_applied",
+        "{} 的在职名单：未作任何更改，{} 行中有 {} 行被拒收（请更正，或加 --partial 只应用其余各行）；在职 {} 人",
+        "roster of {}: nothing applied, {} of {} rows rejected (fix them, or --partial to apply the others); {} current members",
+    ),
+    (
+        "cli.roster.row_error",
+        "  第 {} 行：{}：{}",
+        "  row {}: {}: {}",
+    ),
+    (
+        "cli.roster.errors_truncated",
+        "  …… 服务器只列出了前面的错误",
+        "  … the server listed only its first errors",
+    ),
+    ("cli.roster.employer", "用人单位", "employer"),
+    ("cli.roster.declared", "已申报", "declared"),
+    ("cli.roster.yes", "是", "yes"),
+    ("cli.roster.no", "否", "no"),
+    ("cli.roster.current", "在职人数", "current members"),
+    ("cli.roster.departed", "离职人数", "departed members"),
+    ("cli.roster.last_replaced", "上次申报", "last replaced"),
+    ("cli.roster.last_recheck", "上次复查", "last re-check"),
+    ("cli.roster.interval", "复查周期", "interval"),
+    ("cli.roster.days", "{} 天", "{} days"),
+    (
+        "cli.roster.due",
+        "{} 人需年度复查",
+        "{} members due for the yearly re-check",
+    ),
+    (
+        "cli.roster.due_line",
+        "  {}  入职 {}  上次查询 {}",
+        "  {}  hired {}  last checked {}",
+    ),
+    ("cli.roster.truncated", "（列表已截断）", "(list truncated)"),
+    ("cli.roster.never", "从未", "never"),
+    (
+        "cli.roster.rechecked",
+        "已复查 {} 人：{} 人 NO_RECORD（未发现记录），{} 人 RECORD_FOUND（发现记录），{} 人 NEEDS_REVIEW（需复查）",
+        "re-checked {} members: {} NO_RECORD, {} RECORD_FOUND, {} NEEDS_REVIEW",
+    ),
+    (
+        "cli.roster.recheck_incomplete",
+        "复查在 {} 人后中断：{}；请重新运行",
+        "the re-check did not complete after {} members: {}; run it again",
+    ),
+    (
+        "cli.registry.imported",
+        "已导入 {}：新建 {}，更新 {}，未变 {}，拒收 {}；数据版本 {}",
+        "imported {}: {} created, {} updated, {} unchanged, {} rejected; registry version {}",
+    ),
+    (
+        "cli.registry.more",
+        "  …… 另有 {} 行（见 --json）",
+        "  … and {} more (see --json)",
+    ),
+    (
+        "cli.alerts.more",
+        "（还有更多预警；--after {}）",
+        "(more alerts follow; --after {})",
+    ),
+    ("cli.alerts.count", "{} 条预警", "{} alerts"),
+    (
+        "cli.alerts.review_opened",
+        "已开启复查案件 {}",
+        "review case {} opened",
+    ),
+    (
+        "cli.reviews.more",
+        "（还有更多案件；--after {}）",
+        "(more cases follow; --after {})",
+    ),
+    ("cli.reviews.count", "{} 件复查案件", "{} review cases"),
+    ("cli.org.count", "{} 个单位", "{} organisations"),
+    ("cli.audit.sequence", "序号", "sequence"),
+    ("cli.audit.hash", "哈希", "hash"),
+    ("cli.audit.at", "时间", "at"),
+    (
+        "cli.audit.ok",
+        "审计链完整：已校验 {} 条",
+        "audit chain OK: {} entries verified",
+    ),
+    (
+        "cli.audit.tree_problem",
+        "但默克尔树与之不符：{}",
+        "but the Merkle tree does NOT match them: {}",
+    ),
+    (
+        "cli.audit.unexplained",
+        "日志无法解释：{}",
+        "NOT EXPLAINED BY THE LOG: {}",
+    ),
+    ("cli.audit.head", "日志头 {} {}", "head {} {}"),
+    (
+        "cli.audit.broken",
+        "审计链在第 {} 条处断裂：{}（此前 {} 条校验通过）",
+        "audit chain BROKEN at entry {}: {} ({} entries before it verified)",
+    ),
+    (
+        "industry.primary-secondary-school",
+        "中小学",
+        "primary-secondary-school",
+    ),
+    ("industry.kindergarten", "幼儿园", "kindergarten"),
+    (
+        "industry.off-campus-training",
+        "校外培训机构",
+        "off-campus-training",
+    ),
+    ("industry.childcare", "托育机构", "childcare"),
+    (
+        "industry.paediatric-medical",
+        "儿科医疗机构",
+        "paediatric-medical",
+    ),
+    ("industry.sports", "体育机构", "sports"),
+    (
+        "industry.welfare-institution",
+        "儿童福利机构",
+        "welfare-institution",
+    ),
+    ("industry.other", "其他", "other"),
+    ("industry.not-applicable", "不适用", "not-applicable"),
 ];
 
 #[cfg(test)]
@@ -443,6 +803,24 @@ mod tests {
         let before = keys.len();
         keys.dedup();
         assert_eq!(keys.len(), before, "a key appears twice in the catalogue");
+        for (key, zh, en) in MESSAGES {
+            assert_eq!(
+                zh.matches("{}").count(),
+                en.matches("{}").count(),
+                "{key}: both languages take the same figures"
+            );
+        }
+        assert_eq!(
+            Lang::En.f("report.as_of", &[&"2026-11-24"]),
+            "as of 2026-11-24"
+        );
+        assert_eq!(Lang::Zh.f("report.region", &[&"1506"]), "行政区划 1506*");
+        assert_eq!(pad("check id", 10), "check id  ");
+        assert_eq!(pad("查询编号", 10), "查询编号  ");
+        for industry in crate::org::Industry::slugs().split(", ") {
+            let key = format!("industry.{industry}");
+            assert_eq!(Lang::En.t(&key), industry, "{key} is missing");
+        }
         for finding in crate::oversight::Finding::ALL {
             for prefix in ["finding.", "meaning."] {
                 let key = format!("{prefix}{}", finding.label());

@@ -7,6 +7,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::{CliError, ConnectArgs, exit, format_timestamp, print_json};
+use crate::i18n::Lang;
 use crate::org::Role;
 use crate::proto;
 use crate::proto::alert_service_client::AlertServiceClient;
@@ -67,11 +68,12 @@ pub async fn run(connect: &ConnectArgs, cmd: AlertsCommand, json: bool) -> Resul
                 for alert in &reply.alerts {
                     println!("{}", alert_line(alert));
                 }
+                let lang = Lang::from_env();
                 match reply.alerts.last() {
                     Some(last) if reply.more => {
-                        println!("(more alerts follow; --after {})", last.id)
+                        println!("{}", lang.f("cli.alerts.more", &[&last.id]))
                     }
-                    _ => println!("{} alerts", reply.alerts.len()),
+                    _ => println!("{}", lang.f("cli.alerts.count", &[&reply.alerts.len()])),
                 }
             }
             Ok(exit::OK)
@@ -98,7 +100,10 @@ pub async fn run(connect: &ConnectArgs, cmd: AlertsCommand, json: bool) -> Resul
             } else {
                 println!("{}", alert_line(&alert));
                 if alert.review_id != 0 {
-                    println!("review case {} opened", alert.review_id);
+                    println!(
+                        "{}",
+                        Lang::from_env().f("cli.alerts.review_opened", &[&alert.review_id])
+                    );
                 }
             }
             Ok(exit::OK)

@@ -10,6 +10,7 @@ use tonic::codec::Streaming;
 
 use super::moment::{self, Edge};
 use super::{CliError, ConnectArgs, exit, format_timestamp, print_json};
+use crate::i18n::Lang;
 use crate::identity::DocType;
 use crate::org::Role;
 use crate::proto;
@@ -450,9 +451,13 @@ fn print_head(head: &proto::AuditHead, json: bool) {
             "at": format_timestamp(head.at.as_ref()),
         }));
     } else {
-        println!("sequence  {}", head.sequence);
-        println!("hash      {}", head.hash);
-        println!("at        {}", format_timestamp(head.at.as_ref()));
+        let lang = Lang::from_env();
+        let line = |key: &str, value: &dyn std::fmt::Display| {
+            println!("{}{value}", crate::i18n::pad(lang.t(key), 10));
+        };
+        line("cli.audit.sequence", &head.sequence);
+        line("cli.audit.hash", &head.hash);
+        line("cli.audit.at", &format_timestamp(head.at.as_ref()));
     }
 }
 
@@ -468,27 +473,41 @@ fn report(reply: &proto::VerifyResponse, json: bool) -> Result<u8, CliError> {
             "tree_problem": reply.tree_problem,
             "unexplained": reply.unexplained,
         }));
-    } else if reply.ok && (!reply.tree_problem.is_empty() || !reply.unexplained.is_empty()) {
-        println!("audit chain OK: {} entries verified", reply.entries_checked);
-        if !reply.tree_problem.is_empty() {
+    } else {
+        let lang = Lang::from_env();
+        if reply.ok {
+            println!("{}", lang.f("cli.audit.ok", &[&reply.entries_checked]));
+            if !reply.tree_problem.is_empty() {
+                println!(
+                    "{}",
+                    lang.f("cli.audit.tree_problem", &[&reply.tree_problem])
+                );
+            }
+            for problem in &reply.unexplained {
+                println!("{}", lang.f("cli.audit.unexplained", &[problem]));
+            }
+            if let Some(head) = &reply.head
+                && reply.tree_problem.is_empty()
+                && reply.unexplained.is_empty()
+            {
+                println!(
+                    "{}",
+                    lang.f("cli.audit.head", &[&head.sequence, &head.hash])
+                );
+            }
+        } else {
             println!(
-                "but the Merkle tree does NOT match them: {}",
-                reply.tree_problem
+                "{}",
+                lang.f(
+                    "cli.audit.broken",
+                    &[
+                        &reply.first_broken_sequence,
+                        &reply.problem,
+                        &reply.entries_checked
+                    ]
+                )
             );
         }
-        for problem in &reply.unexplained {
-            println!("NOT EXPLAINED BY THE LOG: {problem}");
-        }
-    } else if reply.ok {
-        println!("audit chain OK: {} entries verified", reply.entries_checked);
-        if let Some(head) = &reply.head {
-            println!("head {} {}", head.sequence, head.hash);
-        }
-    } else {
-        println!(
-            "audit chain BROKEN at entry {}: {} ({} entries before it verified)",
-            reply.first_broken_sequence, reply.problem, reply.entries_checked
-        );
     }
     Ok(
         if reply.ok && reply.tree_problem.is_empty() && reply.unexplained.is_empty() {

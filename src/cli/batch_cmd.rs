@@ -12,6 +12,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use super::staff_file::{Chunk, Line, StaffFile};
 use super::{CliError, ConnectArgs, exit, format_timestamp, print_json};
 use crate::check::{Outcome, Purpose};
+use crate::i18n::Lang;
 use crate::org::Role;
 use crate::proto;
 use crate::proto::check_batch_request::Item as Req;
@@ -159,6 +160,7 @@ pub async fn run(connect: &ConnectArgs, args: BatchArgs, json: bool) -> Result<u
     if let Some(error) = read_failure {
         return Err(error);
     }
+    let lang = Lang::from_env();
     if json {
         print_json(&json!({
             "batch_id": batch_id,
@@ -172,25 +174,32 @@ pub async fn run(connect: &ConnectArgs, args: BatchArgs, json: bool) -> Result<u
             "out": args.out.display().to_string(),
         }));
     } else {
+        let unanswered = if tally.unanswered > 0 {
+            lang.f("cli.batch.unanswered", &[&tally.unanswered])
+        } else {
+            String::new()
+        };
         println!(
-            "{} rows: {} NO_RECORD, {} RECORD_FOUND, {} NEEDS_REVIEW, {} errors{}; results in {}",
-            tally.rows,
-            tally.no_record,
-            tally.record_found,
-            tally.needs_review,
-            tally.errors,
-            if tally.unanswered > 0 {
-                format!(", {} not answered", tally.unanswered)
-            } else {
-                String::new()
-            },
-            args.out.display()
+            "{}",
+            lang.f(
+                "cli.batch.summary",
+                &[
+                    &tally.rows,
+                    &tally.no_record,
+                    &tally.record_found,
+                    &tally.needs_review,
+                    &tally.errors,
+                    &unanswered,
+                    &args.out.display(),
+                ]
+            )
         );
     }
     if let Some(error) = broken {
         eprintln!(
-            "error: the batch did not complete: {}; run again with --resume",
-            error.message
+            "{}: {}",
+            lang.t("cli.error"),
+            lang.f("cli.batch.incomplete", &[&error.message])
         );
         return Ok(exit::BATCH_INCOMPLETE);
     }

@@ -5,6 +5,7 @@ use serde_json::json;
 
 use super::{CliError, ConnectArgs, exit, format_timestamp, print_json};
 use crate::check::Outcome;
+use crate::i18n::Lang;
 use crate::identity::DocType;
 use crate::org::Role;
 use crate::proto;
@@ -67,20 +68,22 @@ pub async fn run(connect: &ConnectArgs, args: CheckArgs, json: bool) -> Result<u
             "employer": reply.employer,
         }));
     } else {
+        // The outcome's code stays first and untranslated: scripts and the README read it.
         println!("{}", outcome.label());
-        let lang = crate::i18n::Lang::from_env();
-        if lang == crate::i18n::Lang::Zh {
+        let lang = Lang::from_env();
+        if lang == Lang::Zh {
             println!("  {}", lang.t(&format!("outcome.{}", outcome.label())));
         }
-        println!("  check id          {}", reply.check_id);
-        println!("  checked at        {checked_at}");
-        println!("  registry version  {}", reply.registry_version);
-        println!("  scope             {}", scope.label());
-        println!("  employer          {}", reply.employer);
+        let line = |key: &str, value: &dyn std::fmt::Display| {
+            println!("  {}{value}", crate::i18n::pad(lang.t(key), 18));
+        };
+        line("cli.check.check_id", &reply.check_id);
+        line("cli.check.checked_at", &checked_at);
+        line("cli.check.registry_version", &reply.registry_version);
+        line("cli.check.scope", &scope.label());
+        line("cli.check.employer", &reply.employer);
         if outcome == Outcome::NeedsReview {
-            println!(
-                "  the document matches a record under another name: hold the hire until a registrar resolves it"
-            );
+            println!("  {}", lang.t("cli.check.needs_review"));
         }
     }
     Ok(match outcome {

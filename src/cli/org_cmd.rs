@@ -6,6 +6,7 @@ use tokio_stream::StreamExt;
 
 use super::org_import::{self, ImportArgs};
 use super::{CliError, ConnectArgs, exit, format_timestamp, print_json};
+use crate::i18n::Lang;
 use crate::org::{Industry, OrgStatus, Role};
 use crate::proto;
 use crate::proto::organisation_service_client::OrganisationServiceClient;
@@ -191,6 +192,6 @@ fn print_orgs(orgs: &[proto::Organisation], json: bool) {
         );
     }
     if orgs.len() != 1 {
-        println!("{} organisations", orgs.len());
+        println!("{}", Lang::from_env().f("cli.org.count", &[&orgs.len()]));
     }
 }

@@ -10,6 +10,7 @@ use super::moment::{self, Edge};
 use super::report::{self, Report};
 use super::{CliError, ConnectArgs, exit, print_json};
 use crate::clock::calendar_date;
+use crate::i18n::Lang;
 use crate::org::{Industry, Role};
 use crate::proto;
 use crate::proto::oversight_service_client::OversightServiceClient;
@@ -38,6 +39,9 @@ pub struct ReportArgs {
     /// Write the report as one self-contained HTML page.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// The language of the HTML page and the text (zh or en); default the locale's (`LANG`).
+    #[arg(long, value_name = "LANG", value_parser = ["zh", "en"])]
+    pub lang: Option<String>,
 }
 
 pub async fn run(connect: &ConnectArgs, cmd: OversightCommand, json: bool) -> Result<u8, CliError> {
@@ -55,17 +59,21 @@ async fn report(connect: &ConnectArgs, args: ReportArgs, json: bool) -> Result<u
         items.push(item);
     }
     let report = Report::collect(items)?;
+    let lang = args
+        .lang
+        .as_deref()
+        .map_or_else(Lang::from_env, Lang::parse);
 
     if let Some(path) = &args.out {
         report::write_csv(&report, path)?;
     }
     if let Some(path) = &args.html {
-        report::write_html(&report, path)?;
+        report::write_html(&report, path, lang)?;
     }
     if json {
         print_json(&report.to_json());
     } else if args.out.is_none() && args.html.is_none() {
-        report::print_summary(&report);
+        report::print_summary(&report, lang);
     } else {
         let written: Vec<String> = [&args.out, &args.html]
             .into_iter()
@@ -73,12 +81,17 @@ async fn report(connect: &ConnectArgs, args: ReportArgs, json: bool) -> Result<u
             .map(|p| p.display().to_string())
             .collect();
         println!(
-            "report as of {} (audit head {}): {} units, {} with findings; written to {}",
-            report.as_of(),
-            report.header.audit_seq,
-            report.totals.units,
-            report.totals.units_with_findings,
-            written.join(" and ")
+            "{}",
+            lang.f(
+                "report.written",
+                &[
+                    &report.as_of(),
+                    &report.header.audit_seq,
+                    &report.totals.units,
+                    &report.totals.units_with_findings,
+                    &written.join(lang.t("report.and")),
+                ]
+            )
         );
     }
     Ok(exit::OK)
@@ -123,6 +136,7 @@ mod tests {
             industry: industry.map(String::from),
             out: None,
             html: None,
+            lang: None,
         }
     }
 

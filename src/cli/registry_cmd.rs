@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::{CliError, ConnectArgs, exit, print_json};
+use crate::i18n::Lang;
 use crate::identity::DocType;
 use crate::org::Role;
 use crate::proto;
@@ -161,14 +162,20 @@ async fn import(connect: &ConnectArgs, file: PathBuf, json: bool) -> Result<u8, 
             "registry_version": summary.registry_version,
         }));
     } else {
+        let lang = Lang::from_env();
         println!(
-            "imported {}: {} created, {} updated, {} unchanged, {} rejected; registry version {}",
-            file.display(),
-            summary.created,
-            summary.updated,
-            summary.unchanged,
-            rejected,
-            summary.registry_version
+            "{}",
+            lang.f(
+                "cli.registry.imported",
+                &[
+                    &file.display(),
+                    &summary.created,
+                    &summary.updated,
+                    &summary.unchanged,
+                    &rejected,
+                    &summary.registry_version,
+                ]
+            )
         );
         let all = local
             .iter()
@@ -180,12 +187,15 @@ async fn import(connect: &ConnectArgs, file: PathBuf, json: bool) -> Result<u8, 
                     .map(|e| (e.row, e.field.as_str(), e.reason.as_str())),
             );
         for (row, field, reason) in all.take(ERRORS_SHOWN) {
-            println!("  row {row}: {field}: {reason}");
+            println!(
+                "{}",
+                lang.f("cli.roster.row_error", &[&row, &field, &reason])
+            );
         }
         if rejected as usize > ERRORS_SHOWN {
             println!(
-                "  … and {} more (see --json)",
-                rejected as usize - ERRORS_SHOWN
+                "{}",
+                lang.f("cli.registry.more", &[&(rejected as usize - ERRORS_SHOWN)])
             );
         }
     }

@@ -5,6 +5,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::{CliError, ConnectArgs, exit, format_timestamp, print_json};
+use crate::i18n::Lang;
 use crate::org::Role;
 use crate::proto;
 use crate::proto::review_service_client::ReviewServiceClient;
@@ -66,11 +67,12 @@ pub async fn run(connect: &ConnectArgs, cmd: ReviewCommand, json: bool) -> Resul
                 for review in &reply.reviews {
                     println!("{}", review_line(review));
                 }
+                let lang = Lang::from_env();
                 match reply.reviews.last() {
                     Some(last) if reply.more => {
-                        println!("(more cases follow; --after {})", last.id)
+                        println!("{}", lang.f("cli.reviews.more", &[&last.id]))
                     }
-                    _ => println!("{} review cases", reply.reviews.len()),
+                    _ => println!("{}", lang.f("cli.reviews.count", &[&reply.reviews.len()])),
                 }
             }
         }

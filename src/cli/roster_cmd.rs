@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::staff_file::{Chunk, StaffFile};
 use super::{CliError, ConnectArgs, exit, format_timestamp, print_json};
 use crate::check::{Outcome, Scope};
+use crate::i18n::Lang;
 use crate::org::Role;
 use crate::proto;
 use crate::proto::recheck_result::Item as Recheck;
@@ -298,27 +299,46 @@ fn print_summary(summary: &proto::RosterSummary, local: Vec<Rejected>, json: boo
         }));
         return;
     }
+    let lang = Lang::from_env();
     if summary.applied {
         println!(
-            "roster of {}: {received} received, {} added, {} updated, {} unchanged, {} departed, {rejected} rejected; {} current members",
-            summary.employer,
-            summary.added,
-            summary.updated,
-            summary.unchanged,
-            summary.departed,
-            summary.current_members
+            "{}",
+            lang.f(
+                "cli.roster.applied",
+                &[
+                    &summary.employer,
+                    &received,
+                    &summary.added,
+                    &summary.updated,
+                    &summary.unchanged,
+                    &summary.departed,
+                    &rejected,
+                    &summary.current_members,
+                ]
+            )
         );
     } else {
         println!(
-            "roster of {}: nothing applied, {rejected} of {received} rows rejected (fix them, or --partial to apply the others); {} current members",
-            summary.employer, summary.current_members
+            "{}",
+            lang.f(
+                "cli.roster.not_applied",
+                &[
+                    &summary.employer,
+                    &rejected,
+                    &received,
+                    &summary.current_members
+                ]
+            )
         );
     }
     for e in &errors {
-        println!("  row {}: {}: {}", e.row, e.field, e.reason);
+        println!(
+            "{}",
+            lang.f("cli.roster.row_error", &[&e.row, &e.field, &e.reason])
+        );
     }
     if summary.errors_truncated {
-        println!("  … the server listed only its first errors");
+        println!("{}", lang.t("cli.roster.errors_truncated"));
     }
 }
 
@@ -362,35 +382,57 @@ async fn show(
         }));
         return Ok(exit::OK);
     }
-    println!("employer           {}", status.employer);
-    println!(
-        "declared           {}",
-        if status.declared { "yes" } else { "no" }
+    let lang = Lang::from_env();
+    let line = |key: &str, value: &dyn std::fmt::Display| {
+        println!("{}{value}", crate::i18n::pad(lang.t(key), 19));
+    };
+    line("cli.roster.employer", &status.employer);
+    line(
+        "cli.roster.declared",
+        &lang.t(if status.declared {
+            "cli.roster.yes"
+        } else {
+            "cli.roster.no"
+        }),
     );
-    println!("current members    {}", status.current_members);
-    println!("departed members   {}", status.departed_members);
-    println!("last replaced      {}", or_never(&status.last_replaced_at));
-    println!("last re-check      {}", or_never(&status.last_recheck_at));
-    println!("interval           {} days", status.recheck_interval_days);
-    println!("{} members due for the yearly re-check", status.due_count);
+    line("cli.roster.current", &status.current_members);
+    line("cli.roster.departed", &status.departed_members);
+    line(
+        "cli.roster.last_replaced",
+        &or_never(&status.last_replaced_at, lang),
+    );
+    line(
+        "cli.roster.last_recheck",
+        &or_never(&status.last_recheck_at, lang),
+    );
+    line(
+        "cli.roster.interval",
+        &lang.f("cli.roster.days", &[&status.recheck_interval_days]),
+    );
+    println!("{}", lang.f("cli.roster.due", &[&status.due_count]));
     for d in &status.due {
         println!(
-            "  {}  hired {}  last checked {}",
-            d.staff_ref,
-            d.hire_date,
-            or_never(&d.last_checked_at)
+            "{}",
+            lang.f(
+                "cli.roster.due_line",
+                &[
+                    &d.staff_ref,
+                    &d.hire_date,
+                    &or_never(&d.last_checked_at, lang)
+                ]
+            )
         );
     }
     if status.due_truncated {
-        println!("(list truncated)");
+        println!("{}", lang.t("cli.roster.truncated"));
     }
     Ok(exit::OK)
 }
 
-fn or_never(at: &Option<prost_types::Timestamp>) -> String {
+fn or_never(at: &Option<prost_types::Timestamp>, lang: Lang) -> String {
     match at {
         Some(at) => format_timestamp(Some(at)),
-        None => "never".into(),
+        None => lang.t("cli.roster.never").into(),
     }
 }
 
@@ -463,6 +505,7 @@ async fn recheck(
     }
     let complete = summary.is_some();
     let counts = summary.unwrap_or(tally);
+    let lang = Lang::from_env();
     if json {
         let list: Vec<serde_json::Value> = hits.iter().map(hit_json).collect();
         print_json(&json!({
@@ -476,15 +519,24 @@ async fn recheck(
         }));
     } else if complete {
         println!(
-            "re-checked {} members: {} NO_RECORD, {} RECORD_FOUND, {} NEEDS_REVIEW",
-            counts.members, counts.no_record, counts.record_found, counts.needs_review
+            "{}",
+            lang.f(
+                "cli.roster.rechecked",
+                &[
+                    &counts.members,
+                    &counts.no_record,
+                    &counts.record_found,
+                    &counts.needs_review
+                ]
+            )
         );
     }
     if !complete {
         let why = broken.map_or("the stream ended without its summary".into(), |e| e.message);
         eprintln!(
-            "error: the re-check did not complete after {} members: {why}; run it again",
-            counts.members
+            "{}: {}",
+            lang.t("cli.error"),
+            lang.f("cli.roster.recheck_incomplete", &[&counts.members, &why])
         );
         return Ok(exit::BATCH_INCOMPLETE);
     }

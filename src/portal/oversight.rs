@@ -136,7 +136,7 @@ pub async fn dashboard(
         section.cards {
             div.card { div.figure #units { (t.units) } div { (viewer.t("oversight.units")) } }
             div.card.bad { div.figure #flagged { (t.units_with_findings) } div { (viewer.t("oversight.flagged")) } }
-            div.card { div.figure { (share_text(t.checked_in_time, t.current_members)) } div { (viewer.t("oversight.checked_share")) } }
+            div.card { div.figure { (share_text(t.checked_in_time, t.current_members, viewer.lang)) } div { (viewer.t("oversight.checked_share")) } }
         }
         p.hint {
             (viewer.t("oversight.as_of")) " " (moment(report.header.as_of.as_ref())) " · "
@@ -192,7 +192,7 @@ pub async fn dashboard(
                             td { (u.region) }
                             td { (findings_of(lang, u)) }
                             td.num { (u.checks) }
-                            td { (share_text(u.checked_in_time, u.current_members)) }
+                            td { (share_text(u.checked_in_time, u.current_members, viewer.lang)) }
                         }
                     }
                 }
@@ -287,7 +287,7 @@ pub async fn unit(
             tr { th { (viewer.t("oversight.bureau")) } td { code { (unit.supervising_bureau) } } }
             tr { th { (viewer.t("roster.current")) } td { (unit.current_members) } }
             tr { th { (viewer.t("oversight.checks")) } td { (unit.checks) } }
-            tr { th { (viewer.t("oversight.checked_share")) } td { (share_text(unit.checked_in_time, unit.current_members)) } }
+            tr { th { (viewer.t("oversight.checked_share")) } td { (share_text(unit.checked_in_time, unit.current_members, viewer.lang)) } }
         }
         h3 { (viewer.t("oversight.findings")) }
         ul.findings {

@@ -34,7 +34,7 @@ async fn editing_one_row_breaks_verification_at_that_row() {
 
     // Offline verification through the CLI on the intact file.
     let db = server.db_path();
-    let intact = std::process::Command::new(env!("CARGO_BIN_EXE_safehire"))
+    let intact = crate::common::process::command()
         .args(["audit", "verify", "--db"])
         .arg(&db)
         .output()
@@ -57,7 +57,7 @@ async fn editing_one_row_breaks_verification_at_that_row() {
         )
         .unwrap();
     }
-    let broken = std::process::Command::new(env!("CARGO_BIN_EXE_safehire"))
+    let broken = crate::common::process::command()
         .args(["audit", "verify", "--json", "--db"])
         .arg(&db)
         .output()

@@ -9,12 +9,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::process::{BIN, channel, serve_unthrottled};
+use common::process::{channel, serve_unthrottled};
 use common::{check_request, people, record};
 use safehire::proto::{self, Category, Purpose};
 
 fn safehire(dir: &Path, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(BIN)
+    crate::common::process::command()
         .args(args)
         .current_dir(dir)
         .output()

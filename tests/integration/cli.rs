@@ -2,11 +2,10 @@
 //! empty folder, a generated records file imported, one of its people checked.
 
 use std::path::Path;
-use std::process::Command;
 
 use crate::common;
 
-use common::process::{BIN, run, serve};
+use common::process::{run, serve};
 
 #[test]
 fn first_steps_from_the_readme_work() {
@@ -21,7 +20,7 @@ fn first_steps_from_the_readme_work() {
         "database created"
     );
 
-    let records = Command::new(BIN)
+    let records = crate::common::process::command()
         .args(["gen", "records", "50", "--seed", "7"])
         .output()
         .unwrap();
@@ -76,7 +75,7 @@ fn first_steps_from_the_readme_work() {
     );
     assert_eq!(hit.status.code(), Some(3));
 
-    let people = Command::new(BIN)
+    let people = crate::common::process::command()
         .args(["gen", "people", "1", "--seed", "99"])
         .output()
         .unwrap();
@@ -138,7 +137,7 @@ fn first_steps_from_the_readme_work() {
 #[test]
 fn a_missing_server_is_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
+    let out = crate::common::process::command()
         .args([
             "check",
             "--doc-number",
@@ -185,7 +184,7 @@ fn a_staff_file_in_any_encoding_or_xlsx_gives_the_same_results() {
     let (_serve, server) = serve(dir.path());
     let d = dir.path();
     let generate = |args: &[&str]| {
-        let out = Command::new(BIN)
+        let out = crate::common::process::command()
             .args(["gen", "people", "300", "--seed", "5"])
             .args(args)
             .current_dir(d)

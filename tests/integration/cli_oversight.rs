@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 
 use crate::common;
 
-use common::process::{BIN, run, serve};
+use common::process::{run, serve};
 use safehire::synth::{Generator, ORGS_HEADER};
 
 /// The dev bureau (see `safehire::devset`), which supervises the units of the test.
@@ -154,7 +154,7 @@ fn units_imported_checked_reported_and_traced() {
     );
 
     // The bureau checks one person for the first unit.
-    let people = Command::new(BIN)
+    let people = crate::common::process::command()
         .args(["gen", "people", "1", "--seed", "42"])
         .output()
         .unwrap();
@@ -248,6 +248,14 @@ fn units_imported_checked_reported_and_traced() {
         .and_then(|rest| rest.split(')').next())
         .and_then(|seq| seq.parse().ok())
         .unwrap_or_else(|| panic!("{said}"));
+    // The same report for Chinese readers, as the README shows it.
+    let chinese = run(&["oversight", "report", "--lang", "zh", "--html", "r.zh.html"]);
+    assert_eq!(chinese.status.code(), Some(0), "{}", both(&chinese));
+    let page = std::fs::read_to_string(d.join("r.zh.html")).unwrap();
+    assert!(
+        page.contains("<html lang=\"zh-CN\">") && page.contains("存在问题的单位（"),
+        "{page}"
+    );
 
     let text = std::fs::read_to_string(d.join("r.csv")).unwrap();
     assert!(text.starts_with('\u{feff}'), "UTF-8 with BOM");
@@ -391,7 +399,8 @@ fn units_imported_checked_reported_and_traced() {
     screenshot(d);
 }
 
-/// Renders the HTML report in headless Chromium when it is installed (CI installs it).
+/// Renders the Chinese HTML report in headless Chromium when it is installed (CI installs it),
+/// as the README's example (docs/report-example.png).
 fn screenshot(dir: &Path) {
     let found = ["chromium", "chromium-browser"].iter().any(|browser| {
         Command::new("sh")
@@ -404,10 +413,10 @@ fn screenshot(dir: &Path) {
         return;
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/screenshot/screenshot.sh");
-    let png = dir.join("r.png");
+    let png = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/report-example.png");
     let out = Command::new("bash")
         .arg(&script)
-        .arg(dir.join("r.html"))
+        .arg(dir.join("r.zh.html"))
         .arg(&png)
         .output()
         .unwrap();

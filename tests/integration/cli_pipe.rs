@@ -2,11 +2,11 @@
 //! Unix tools do, instead of panicking on its next line of output.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use crate::common;
 
-use common::process::{BIN, run, serve};
+use common::process::{run, serve};
 
 #[cfg(unix)]
 #[test]
@@ -34,7 +34,7 @@ fn a_closed_pipe_ends_a_client_command_without_a_panic() {
     assert!(batch.status.success(), "{batch:?}");
 
     // Far more lines than a pipe holds, read one, then hang up.
-    let mut log = Command::new(BIN)
+    let mut log = crate::common::process::command()
         .args(["--as", "prosecutor", "audit", "log", "--server", &server])
         .current_dir(d)
         .stdout(Stdio::piped())

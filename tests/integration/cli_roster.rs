@@ -2,11 +2,11 @@
 //! staff file, import a record for one member, see the alert, re-check everyone, act on it.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use crate::common;
 
-use common::process::{BIN, run, serve};
+use common::process::{run, serve};
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -28,7 +28,7 @@ fn a_roster_is_declared_alerted_rechecked_and_acted_on() {
     let (_serve, server) = serve(d);
     let run = |args: &[&str]| run(d, &server, args);
 
-    let people = Command::new(BIN)
+    let people = crate::common::process::command()
         .args(["gen", "people", "20", "--seed", "3", "--out", "staff.csv"])
         .current_dir(d)
         .output()
@@ -159,7 +159,7 @@ fn a_roster_is_declared_alerted_rechecked_and_acted_on() {
     }
 
     // New hires with their own staff refs; the second has the wrong check character.
-    let hires = Command::new(BIN)
+    let hires = crate::common::process::command()
         .args(["gen", "people", "3", "--seed", "77"])
         .output()
         .unwrap();

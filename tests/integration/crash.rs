@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::process::{BIN, channel, serve_unthrottled};
+use common::process::{channel, serve_unthrottled};
 use common::{identity, member, people, record, roster_upload};
 use rand::{Rng, SeedableRng};
 use safehire::proto::{self, Category, Purpose};
@@ -200,7 +200,7 @@ async fn run_until_killed(seed: u64, busy_for: Option<Duration>) -> Option<Durat
     // Restart on the same folder: it must come up by itself.
     let (server, _url) = serve_unthrottled(d);
     let db = d.join("data/safehire.db");
-    let verified = std::process::Command::new(BIN)
+    let verified = crate::common::process::command()
         .args(["audit", "verify", "--db"])
         .arg(&db)
         .output()
@@ -227,7 +227,7 @@ async fn run_until_killed(seed: u64, busy_for: Option<Duration>) -> Option<Durat
     for note in notes {
         let file = d.join("checkpoint.txt");
         std::fs::write(&file, &note).unwrap();
-        let against = std::process::Command::new(BIN)
+        let against = crate::common::process::command()
             .args(["audit", "verify", "--db"])
             .arg(&db)
             .arg("--checkpoint")

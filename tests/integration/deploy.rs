@@ -27,7 +27,7 @@ fn skip(what: &str, why: &str) {
 
 /// `safehire` with no SAFEHIRE_… variable of the test's own environment, in `dir`.
 fn safehire(dir: &Path, args: &[&str]) -> Output {
-    let mut command = Command::new(BIN);
+    let mut command = crate::common::process::command();
     command.args(args).current_dir(dir);
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("SAFEHIRE_") {

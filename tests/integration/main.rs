@@ -14,6 +14,7 @@ mod c2sp_verifier;
 mod certs_lifecycle;
 mod checks;
 mod cli;
+mod cli_locale;
 mod cli_ops;
 mod cli_oversight;
 mod cli_pipe;

@@ -2,13 +2,13 @@
 //! table that every command follows, and metrics that count every kind of check.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use super::common::process;
 
 /// `safehire ARGS` in `dir` against `server`, with no inherited SAFEHIRE_ variables.
 fn safehire(dir: &Path, server: &str, args: &[&str]) -> Output {
-    let mut command = Command::new(process::BIN);
+    let mut command = crate::common::process::command();
     command.args(args).current_dir(dir);
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("SAFEHIRE_") {

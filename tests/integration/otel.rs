@@ -10,7 +10,7 @@ use common::process::terminate;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,8 +22,6 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use prost::Message;
-
-const BIN: &str = env!("CARGO_BIN_EXE_safehire");
 
 /// The caller's trace, as its `traceparent` header gives it.
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -60,7 +58,7 @@ async fn start_collector(collector: Collector) -> String {
 /// `safehire serve` in `dir` exporting to `endpoint`, with only the SAFEHIRE_… variables set
 /// here; returns it with its URL once it listens.
 fn serve(dir: &Path, endpoint: &str) -> (Child, String) {
-    let mut command = Command::new(BIN);
+    let mut command = crate::common::process::command();
     command
         .args(["serve", "--listen", "127.0.0.1:0"])
         .current_dir(dir)
@@ -93,7 +91,7 @@ fn serve(dir: &Path, endpoint: &str) -> (Child, String) {
 }
 
 fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
+    crate::common::process::command()
         .args(args)
         .current_dir(dir)
         .output()

@@ -7,11 +7,9 @@
 use crate::common;
 
 use std::io::Write;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::TestServer;
-use common::process::BIN;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
@@ -43,7 +41,7 @@ async fn health_answers_without_a_client_certificate_and_is_not_audited() {
 
 fn health_command(server: &TestServer, url: &str, extra: &[&str]) -> std::process::Output {
     let ca = server.certs_dir().join("ca.pem");
-    Command::new(BIN)
+    crate::common::process::command()
         .args(["health", "--server", url, "--tls-server-name", "localhost"])
         .arg("--ca")
         .arg(ca)

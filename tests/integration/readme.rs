@@ -17,7 +17,6 @@
 //!   so `<check_id>` takes the value of a `check id` line). An unknown placeholder fails the test.
 
 use std::path::Path;
-use std::process::Command;
 
 use super::common::process;
 
@@ -198,7 +197,7 @@ fn run(dir: &Path, server: &str, steps: &[Step]) -> Vec<Ran> {
             .iter()
             .map(|w| substitute(w, &ran).unwrap_or_else(|e| panic!("{}: {e}", step.line)))
             .collect();
-        let mut command = Command::new(process::BIN);
+        let mut command = crate::common::process::command();
         command.args(&args).current_dir(dir);
         for (name, _) in std::env::vars_os() {
             if name.to_string_lossy().starts_with("SAFEHIRE_") {

@@ -7,9 +7,8 @@
 use crate::common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use common::process::BIN;
 use common::{TestServer, identity, people};
 use safehire::audit::merkle::Frontier;
 use safehire::audit::note::{Receipt, Verifier};
@@ -18,7 +17,7 @@ use safehire::org::Role;
 use safehire::proto::{self, Purpose};
 
 fn cli(server: &TestServer, args: &[&str]) -> Output {
-    Command::new(BIN)
+    crate::common::process::command()
         .args(args)
         .args(["--server", &server.url()])
         .arg("--certs-dir")

@@ -8,6 +8,7 @@
 use std::fmt::Write;
 
 use super::html::escape;
+use crate::i18n::Lang;
 
 /// Groups drawn at most; more would make the chart taller than a screen.
 pub const MAX_BARS: usize = 30;
@@ -33,9 +34,9 @@ pub struct Group {
 }
 
 /// A chart of units (grey) and units with findings (red, drawn over them) per group.
-pub fn bar_chart(title: &str, mut groups: Vec<Group>) -> String {
+pub fn bar_chart(title: &str, mut groups: Vec<Group>, lang: Lang) -> String {
     if groups.is_empty() {
-        return "<p class=\"note\">No units.</p>\n".into();
+        return format!("<p class=\"note\">{}</p>\n", lang.t("report.chart.none"));
     }
     groups.sort_by(|a, b| {
         b.flagged
@@ -65,12 +66,14 @@ pub fn bar_chart(title: &str, mut groups: Vec<Group>) -> String {
     let _ = writeln!(
         svg,
         "<rect x=\"{PLOT_LEFT}\" y=\"8\" width=\"14\" height=\"14\" class=\"units\"/>\
-         <text x=\"{}\" y=\"20\">units</text>\
+         <text x=\"{}\" y=\"20\">{}</text>\
          <rect x=\"{}\" y=\"8\" width=\"14\" height=\"14\" class=\"flagged\"/>\
-         <text x=\"{}\" y=\"20\">units with findings</text>",
+         <text x=\"{}\" y=\"20\">{}</text>",
         PLOT_LEFT + 20,
+        lang.t("report.chart.units"),
         PLOT_LEFT + 90,
-        PLOT_LEFT + 110
+        PLOT_LEFT + 110,
+        lang.t("report.chart.flagged"),
     );
     // Grid and axis labels.
     let mut tick = 0;
@@ -89,9 +92,10 @@ pub fn bar_chart(title: &str, mut groups: Vec<Group>) -> String {
     }
     let _ = writeln!(
         svg,
-        "<text x=\"{}\" y=\"{}\" class=\"axis\">number of units</text>",
+        "<text x=\"{}\" y=\"{}\" class=\"axis\">{}</text>",
         PLOT_LEFT + PLOT_WIDTH / 2,
-        plot_bottom + 36
+        plot_bottom + 36,
+        lang.t("report.chart.axis"),
     );
     for (i, group) in groups.iter().enumerate() {
         let top = TOP + i as u32 * ROW;
@@ -99,21 +103,21 @@ pub fn bar_chart(title: &str, mut groups: Vec<Group>) -> String {
         let text_y = bar_y + BAR - 3;
         let _ = writeln!(
             svg,
-            "<g><title>{}: {} units, {} with findings</title>\
+            "<g><title>{}</title>\
              <text x=\"{}\" y=\"{text_y}\" class=\"label\">{}</text>\
              <rect x=\"{PLOT_LEFT}\" y=\"{bar_y}\" width=\"{:.1}\" height=\"{BAR}\" class=\"units\"/>\
              <rect x=\"{PLOT_LEFT}\" y=\"{bar_y}\" width=\"{:.1}\" height=\"{BAR}\" class=\"flagged\"/>\
-             <text x=\"{:.1}\" y=\"{text_y}\" class=\"value\">{} of {}</text></g>",
-            escape(&group.label),
-            group.units,
-            group.flagged,
+             <text x=\"{:.1}\" y=\"{text_y}\" class=\"value\">{}</text></g>",
+            lang.f(
+                "report.chart.bar",
+                &[&escape(&group.label), &group.units, &group.flagged]
+            ),
             LABEL_RIGHT,
             escape(&fit(&group.label, LABEL_RIGHT - 10)),
             x(group.units) - PLOT_LEFT as f64,
             x(group.flagged) - PLOT_LEFT as f64,
             x(group.units) + 6.0,
-            group.flagged,
-            group.units
+            lang.f("report.chart.value", &[&group.flagged, &group.units]),
         );
     }
     svg.push_str("</svg>\n");
@@ -122,19 +126,25 @@ pub fn bar_chart(title: &str, mut groups: Vec<Group>) -> String {
         let flagged: u64 = hidden.iter().map(|g| g.flagged).sum();
         let _ = writeln!(
             svg,
-            "<p class=\"note\">Showing the {} with the most units with findings; the other {} \
-             {units}, {flagged} of them with findings.</p>",
-            counted(groups.len() as u64, "group", "groups"),
-            counted(hidden.len() as u64, "group holds", "groups hold"),
-            units = counted(units, "unit", "units"),
+            "<p class=\"note\">{}</p>",
+            lang.f(
+                "report.chart.hidden",
+                &[
+                    &counted(groups.len() as u64, "report.chart.group", lang),
+                    &counted(hidden.len() as u64, "report.chart.hold", lang),
+                    &counted(units, "report.chart.unit", lang),
+                    &flagged,
+                ]
+            )
         );
     }
     svg
 }
 
-/// "1 group", "3 groups".
-fn counted(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
+/// "1 group", "3 groups": `key.one` or `key.many` of the catalogue with the number.
+fn counted(n: u64, key: &str, lang: Lang) -> String {
+    let form = if n == 1 { "one" } else { "many" };
+    lang.f(&format!("{key}.{form}"), &[&n])
 }
 
 /// A round step (1, 2 or 5 times a power of ten) giving at most about eight ticks.
@@ -207,6 +217,7 @@ mod tests {
                 units: 3,
                 flagged: 1,
             }],
+            Lang::En,
         );
         assert!(chart.contains("A&amp;B") && chart.contains("by &lt;bureau&gt;"));
         assert!(!chart.contains("<p"), "no note for a short chart");
@@ -214,18 +225,27 @@ mod tests {
 
     #[test]
     fn only_the_worst_groups_are_drawn_and_the_rest_is_summed_up() {
-        let groups = (0..40)
-            .map(|i| Group {
-                label: format!("g{i}"),
-                units: 10,
-                flagged: i,
-            })
-            .collect();
-        let chart = bar_chart("t", groups);
+        let groups = |n| {
+            (0..n)
+                .map(|i| Group {
+                    label: format!("g{i}"),
+                    units: 10,
+                    flagged: i,
+                })
+                .collect()
+        };
+        let chart = bar_chart("t", groups(40), Lang::En);
         assert!(chart.contains(">g39<") && !chart.contains(">g9<"));
         assert!(chart.contains(
             "Showing the 30 groups with the most units with findings; the other 10 groups hold \
              100 units, 45 of them with findings."
         ));
+        let chinese = bar_chart("t", groups(31), Lang::Zh);
+        assert!(
+            chinese.contains(
+                "仅显示存在问题单位最多的 30 组；其余 1 组共有 10 个单位，其中 0 个存在问题。"
+            ),
+            "{chinese}"
+        );
     }
 }

@@ -10,6 +10,7 @@ use std::path::Path;
 use super::chart::{Group, bar_chart};
 use super::{Report, finding_label, finding_meaning, industry_slug, share, share_text};
 use crate::cli::CliError;
+use crate::i18n::Lang;
 use crate::oversight::Finding;
 use crate::proto;
 
@@ -31,41 +32,42 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-pub fn write_html(report: &Report, path: &Path) -> Result<(), CliError> {
-    std::fs::write(path, page(report)).map_err(|e| CliError::io(path, e))
+/// Writes the page in `lang`; every word on it comes from the message catalogue.
+pub fn write_html(report: &Report, path: &Path, lang: Lang) -> Result<(), CliError> {
+    std::fs::write(path, page(report, lang)).map_err(|e| CliError::io(path, e))
 }
 
-fn page(report: &Report) -> String {
+fn page(report: &Report, lang: Lang) -> String {
     let as_of = escape(&readable(report.header.as_of.as_ref()));
     let mut html = String::new();
-    let lang = if crate::i18n::Lang::from_env() == crate::i18n::Lang::Zh {
-        "zh-CN"
-    } else {
-        "en"
-    };
     let _ = write!(
         html,
-        "<!DOCTYPE html>\n<html lang=\"{lang}\">\n<head>\n<meta charset=\"utf-8\">\n\
+        "<!DOCTYPE html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>Compliance report as of {as_of}</title>\n<style>\n{STYLE}</style>\n</head>\n\
-         <body>\n<main>\n<h1>Compliance report <span>as of {as_of}</span></h1>\n\
-         <p class=\"lede\">Whether units in close contact with minors checked their staff as the \
-         Minors Protection Law (art. 62) requires, judged from the audit log, the rosters and the \
-         alerts as they stood at this moment.</p>\n"
+         <title>{}</title>\n<style>\n{STYLE}</style>\n</head>\n\
+         <body>\n<main>\n<h1>{} <span>{}</span></h1>\n<p class=\"lede\">{}</p>\n",
+        lang.code(),
+        lang.f("report.page_title", &[&as_of]),
+        lang.t("report.title"),
+        lang.f("report.as_of", &[&as_of]),
+        lang.t("report.lede"),
     );
-    facts(&mut html, report);
-    summary(&mut html, report);
-    kinds(&mut html, report);
-    charts(&mut html, report);
-    findings_table(&mut html, report);
+    facts(&mut html, report, lang);
+    summary(&mut html, report, lang);
+    kinds(&mut html, report, lang);
+    charts(&mut html, report, lang);
+    findings_table(&mut html, report, lang);
     let _ = write!(
         html,
-        "<footer>Computed by safehire at audit entry {} (hash <code>{}</code>). To reproduce it \
-         against the same log: <code>safehire oversight report --as-of {}</code> with the same \
-         filters.</footer>\n</main>\n</body>\n</html>\n",
-        report.header.audit_seq,
-        escape(&report.header.audit_hash),
-        escape(&report.as_of())
+        "<footer>{}</footer>\n</main>\n</body>\n</html>\n",
+        lang.f(
+            "report.footer",
+            &[
+                &report.header.audit_seq,
+                &escape(&report.header.audit_hash),
+                &escape(&report.as_of())
+            ]
+        ),
     );
     html
 }
@@ -84,54 +86,71 @@ fn readable(at: Option<&prost_types::Timestamp>) -> String {
         .unwrap_or_default()
 }
 
-fn facts(html: &mut String, report: &Report) {
+fn facts(html: &mut String, report: &Report, lang: Lang) {
     let h = &report.header;
     let rules: String = report
-        .rules()
+        .rules(lang)
         .iter()
         .map(|r| format!("<li>{}</li>", escape(r)))
         .collect();
     let _ = write!(
         html,
         "<table class=\"facts\">\n\
-         <tr><th>As of</th><td>{}</td></tr>\n\
-         <tr><th>Audit head</th><td>entry {} &middot; hash <code>{}</code></td></tr>\n\
-         <tr><th>Filters</th><td>{}</td></tr>\n\
-         <tr><th>Rules</th><td><ul>{rules}</ul></td></tr>\n</table>\n",
+         <tr><th>{}</th><td>{}</td></tr>\n\
+         <tr><th>{}</th><td>{} <code>{}</code></td></tr>\n\
+         <tr><th>{}</th><td>{}</td></tr>\n\
+         <tr><th>{}</th><td><ul>{rules}</ul></td></tr>\n</table>\n",
+        lang.t("oversight.as_of"),
         escape(&report.as_of()),
-        h.audit_seq,
+        lang.t("oversight.audit_head"),
+        lang.f("report.audit_entry", &[&h.audit_seq]),
         escape(&h.audit_hash),
-        escape(&report.filters()),
+        lang.t("report.filters"),
+        escape(&report.filters(lang)),
+        lang.t("report.rules"),
     );
 }
 
-fn summary(html: &mut String, report: &Report) {
+fn summary(html: &mut String, report: &Report, lang: Lang) {
     let t = &report.totals;
     let flagged_share = if t.units > 0 {
-        format!(
-            "{:.1}% of units",
+        let percent = format!(
+            "{:.1}",
             t.units_with_findings as f64 * 100.0 / t.units as f64
-        )
+        );
+        lang.f("report.share_of_units", &[&percent])
     } else {
-        "no units".into()
+        lang.t("report.no_units").into()
     };
     let checked = share(t.checked_in_time, t.current_members)
         .map_or("–".to_string(), |p| format!("{p:.1}%"));
     let _ = write!(
         html,
         "<section class=\"cards\">\n\
-         <div class=\"card\"><div class=\"figure\">{}</div><div>units</div></div>\n\
-         <div class=\"card bad\"><div class=\"figure\">{}</div><div>units with findings ({flagged_share})</div></div>\n\
-         <div class=\"card\"><div class=\"figure\">{checked}</div><div>of staff checked in time ({} of {})</div></div>\n\
+         <div class=\"card\"><div class=\"figure\">{}</div><div>{}</div></div>\n\
+         <div class=\"card bad\"><div class=\"figure\">{}</div><div>{}</div></div>\n\
+         <div class=\"card\"><div class=\"figure\">{checked}</div><div>{}</div></div>\n\
          </section>\n",
-        t.units, t.units_with_findings, t.checked_in_time, t.current_members
+        t.units,
+        lang.t("report.card.units"),
+        t.units_with_findings,
+        lang.f("report.card.flagged", &[&flagged_share]),
+        lang.f(
+            "report.card.checked",
+            &[&t.checked_in_time, &t.current_members]
+        ),
     );
 }
 
-fn kinds(html: &mut String, report: &Report) {
-    html.push_str(
-        "<h2>Findings by kind</h2>\n<table class=\"kinds\">\n\
-         <tr><th>Finding</th><th>Meaning</th><th class=\"num\">Units</th></tr>\n",
+fn kinds(html: &mut String, report: &Report, lang: Lang) {
+    let _ = write!(
+        html,
+        "<h2>{}</h2>\n<table class=\"kinds\">\n\
+         <tr><th>{}</th><th>{}</th><th class=\"num\">{}</th></tr>\n",
+        lang.t("oversight.by_kind"),
+        lang.t("report.col.finding"),
+        lang.t("report.col.meaning"),
+        lang.t("oversight.units"),
     );
     for finding in Finding::ALL {
         let units = report
@@ -142,15 +161,16 @@ fn kinds(html: &mut String, report: &Report) {
             .map_or(0, |f| f.units);
         let _ = writeln!(
             html,
-            "<tr><td><span class=\"badge\">{}</span></td><td>{}</td><td class=\"num\">{units}</td></tr>",
+            "<tr><td><span class=\"badge\">{}</span><br><small>{}</small></td><td>{}</td><td class=\"num\">{units}</td></tr>",
             finding.label(),
-            escape(finding_meaning(*finding))
+            escape(lang.t(&format!("finding.{}", finding.label()))),
+            escape(finding_meaning(*finding, lang))
         );
     }
     html.push_str("</table>\n");
 }
 
-fn charts(html: &mut String, report: &Report) {
+fn charts(html: &mut String, report: &Report, lang: Lang) {
     let regions = report
         .regions
         .iter()
@@ -168,7 +188,7 @@ fn charts(html: &mut String, report: &Report) {
         .iter()
         .map(|g| Group {
             label: match (g.key.as_str(), g.name.as_str()) {
-                ("", _) => "(no supervising bureau)".into(),
+                ("", _) => lang.t("report.no_bureau").into(),
                 (key, "") => key.into(),
                 (_, name) => name.into(),
             },
@@ -178,33 +198,45 @@ fn charts(html: &mut String, report: &Report) {
         .collect();
     let _ = write!(
         html,
-        "<div class=\"charts\">\n<section><h2>Units with findings per region</h2>\n{}</section>\n\
-         <section><h2>Units with findings per supervising bureau</h2>\n{}</section>\n</div>\n",
-        bar_chart("Units and units with findings per region", regions),
-        bar_chart(
-            "Units and units with findings per supervising bureau",
-            bureaus
-        )
+        "<div class=\"charts\">\n<section><h2>{}</h2>\n{}</section>\n\
+         <section><h2>{}</h2>\n{}</section>\n</div>\n",
+        lang.t("report.chart.region"),
+        bar_chart(lang.t("report.chart.region_title"), regions, lang),
+        lang.t("report.chart.bureau"),
+        bar_chart(lang.t("report.chart.bureau_title"), bureaus, lang)
     );
 }
 
-fn findings_table(html: &mut String, report: &Report) {
+fn findings_table(html: &mut String, report: &Report, lang: Lang) {
     let flagged: Vec<&proto::UnitReport> = report.flagged().collect();
     let _ = writeln!(
         html,
-        "<h2>Units with findings ({} of {})</h2>",
-        flagged.len(),
-        report.units.len()
+        "<h2>{}</h2>",
+        lang.f(
+            "report.flagged_heading",
+            &[&flagged.len(), &report.units.len()]
+        )
     );
     if flagged.is_empty() {
-        html.push_str("<p class=\"note\">No unit has a finding.</p>\n");
+        let _ = writeln!(
+            html,
+            "<p class=\"note\">{}</p>",
+            lang.t("report.none_flagged")
+        );
         return;
     }
-    html.push_str(
-        "<table class=\"findings\">\n<thead><tr><th class=\"unit\">Unit</th><th>Region</th>\
-         <th>Industry</th><th class=\"unit\">Supervising bureau</th><th class=\"num\">Checks</th>\
-         <th class=\"num\">Staff checked<br>in time</th><th>Findings and their evidence</th></tr></thead>\n\
-         <tbody>\n",
+    let _ = write!(
+        html,
+        "<table class=\"findings\">\n<thead><tr><th class=\"unit\">{}</th><th>{}</th>\
+         <th>{}</th><th class=\"unit\">{}</th><th class=\"num\">{}</th>\
+         <th class=\"num\">{}</th><th>{}</th></tr></thead>\n<tbody>\n",
+        lang.t("oversight.unit"),
+        lang.t("oversight.region"),
+        lang.t("report.col.industry"),
+        lang.t("oversight.bureau"),
+        lang.t("oversight.checks"),
+        lang.t("report.col.checked"),
+        lang.t("report.col.findings"),
     );
     // Bureau names by USCC, as the server reported them in the bureau groups.
     let names: HashMap<&str, &str> = report
@@ -229,7 +261,7 @@ fn findings_table(html: &mut String, report: &Report) {
                 format!(
                     "<li><span class=\"badge\">{}</span> {}</li>",
                     escape(&finding_label(f.kind)),
-                    escape(&f.detail)
+                    escape(&finding_evidence(f, lang))
                 )
             })
             .collect();
@@ -240,12 +272,36 @@ fn findings_table(html: &mut String, report: &Report) {
             escape(&unit.name),
             escape(&unit.uscc),
             escape(&unit.region),
-            escape(industry_slug(unit.industry)),
+            escape(industry_name(unit.industry, lang)),
             unit.checks,
-            escape(&share_text(unit.checked_in_time, unit.current_members)),
+            escape(&share_text(
+                unit.checked_in_time,
+                unit.current_members,
+                lang
+            )),
         );
     }
     html.push_str("</tbody>\n</table>\n");
+}
+
+/// An industry as the reader's language names it; the English page keeps the slug the CSV and
+/// the `--industry` flag use.
+fn industry_name(code: i32, lang: Lang) -> &'static str {
+    let slug = industry_slug(code);
+    lang.lookup(&format!("industry.{slug}")).unwrap_or(slug)
+}
+
+/// A finding's evidence in words. The server's detail is an English sentence; in another
+/// language the finding's name from the catalogue and its counts stand in for it.
+fn finding_evidence(finding: &proto::Finding, lang: Lang) -> String {
+    match (lang, Finding::from_code(finding.kind)) {
+        (Lang::En, _) | (_, None) => finding.detail.clone(),
+        (_, Some(kind)) => format!(
+            "{}（{}）",
+            lang.t(&format!("finding.{}", kind.label())),
+            lang.f("report.finding_count", &[&finding.count, &finding.of])
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -272,9 +328,26 @@ mod tests {
             }],
             ..Default::default()
         };
-        let page = page(&report);
-        assert!(!page.contains("<script"), "{page}");
-        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;幼儿园"));
-        assert!(page.contains("<meta charset=\"utf-8\">"));
+        for lang in [Lang::Zh, Lang::En] {
+            let page = page(&report, lang);
+            assert!(!page.contains("<script"), "{page}");
+            assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;幼儿园"));
+            assert!(page.contains("<meta charset=\"utf-8\">"));
+        }
+    }
+
+    #[test]
+    fn the_page_speaks_the_language_asked_for() {
+        let report = Report::default();
+        let zh = page(&report, Lang::Zh);
+        assert!(zh.contains("<html lang=\"zh-CN\">"));
+        assert!(zh.contains("<h1>合规情况报告"), "{zh}");
+        assert!(zh.contains("判定规则") && zh.contains("每 0 天复查一次"));
+        assert!(!zh.contains("Units with findings"), "{zh}");
+        let en = page(&report, Lang::En);
+        assert!(en.contains("<html lang=\"en\">"));
+        assert!(en.contains("<h1>Compliance report"), "{en}");
+        assert!(en.contains("Units with findings (0 of 0)"));
+        assert!(!en.contains("合规"), "{en}");
     }
 }

@@ -13,6 +13,7 @@ mod text;
 use serde_json::json;
 
 use super::{CliError, exit, format_timestamp};
+use crate::i18n::Lang;
 use crate::org::Industry;
 use crate::oversight::Finding;
 use crate::proto;
@@ -73,32 +74,34 @@ impl Report {
     }
 
     /// The filters the report was asked with, in words.
-    pub fn filters(&self) -> String {
+    pub fn filters(&self, lang: Lang) -> String {
         let region = match self.header.region_prefix.as_str() {
-            "" => "all regions".to_string(),
-            prefix => format!("region {prefix}*"),
+            "" => lang.t("report.all_regions").to_string(),
+            prefix => lang.f("report.region", &[&prefix]),
         };
         let industry = match Industry::from_code(self.header.industry) {
-            Some(industry) => format!("industry {}", industry.slug()),
-            None => "all industries".to_string(),
+            Some(industry) => {
+                let name = lang
+                    .lookup(&format!("industry.{}", industry.slug()))
+                    .unwrap_or(industry.slug());
+                lang.f("report.industry", &[&name])
+            }
+            None => lang.t("report.all_industries").to_string(),
         };
-        format!("{region}, {industry}")
+        format!("{region}{}{industry}", lang.t("report.sep"))
     }
 
     /// The rules the findings were judged by, one phrase each.
-    pub fn rules(&self) -> Vec<String> {
+    pub fn rules(&self, lang: Lang) -> Vec<String> {
         let h = &self.header;
         vec![
-            format!("re-check every {} days", h.recheck_interval_days),
-            format!("check new staff by {} days after hire", h.hire_grace_days),
-            format!(
-                "a member with a hit leaves the staff within {} days",
-                h.hit_on_staff_days
-            ),
-            format!("alerts acknowledged within {} days", h.alert_ack_days),
-            format!(
-                "people checked who were never on the roster: at most {} per current member or {}, whichever is more",
-                h.excess_query_ratio, h.excess_query_minimum
+            lang.f("report.rule.recheck", &[&h.recheck_interval_days]),
+            lang.f("report.rule.grace", &[&h.hire_grace_days]),
+            lang.f("report.rule.hit", &[&h.hit_on_staff_days]),
+            lang.f("report.rule.ack", &[&h.alert_ack_days]),
+            lang.f(
+                "report.rule.excess",
+                &[&h.excess_query_ratio, &h.excess_query_minimum],
             ),
         ]
     }
@@ -171,11 +174,10 @@ pub fn finding_label(code: i32) -> String {
     Finding::from_code(code).map_or_else(|| format!("FINDING_{code}"), |f| f.label().into())
 }
 
-/// What a finding means, for readers who do not know the codes, in the locale's language
-/// (the message catalogue the portal shares).
-pub fn finding_meaning(finding: Finding) -> &'static str {
-    crate::i18n::Lang::from_env()
-        .lookup(&format!("meaning.{}", finding.label()))
+/// What a finding means, for readers who do not know the codes (the message catalogue the
+/// portal shares).
+pub fn finding_meaning(finding: Finding, lang: Lang) -> &'static str {
+    lang.lookup(&format!("meaning.{}", finding.label()))
         .unwrap_or_default()
 }
 
@@ -198,10 +200,10 @@ pub fn share(checked_in_time: u64, current_members: u64) -> Option<f64> {
 }
 
 /// [`share`] in words: "87.5% (7/8)" or "no current staff".
-pub fn share_text(checked_in_time: u64, current_members: u64) -> String {
+pub fn share_text(checked_in_time: u64, current_members: u64, lang: Lang) -> String {
     match share(checked_in_time, current_members) {
         Some(percent) => format!("{percent:.1}% ({checked_in_time}/{current_members})"),
-        None => "no current staff".into(),
+        None => lang.t("report.no_staff").into(),
     }
 }
 
@@ -223,8 +225,9 @@ mod tests {
 
     #[test]
     fn shares_and_labels_read_well() {
-        assert_eq!(share_text(7, 8), "87.5% (7/8)");
-        assert_eq!(share_text(0, 0), "no current staff");
+        assert_eq!(share_text(7, 8, Lang::En), "87.5% (7/8)");
+        assert_eq!(share_text(0, 0, Lang::En), "no current staff");
+        assert_eq!(share_text(0, 0, Lang::Zh), "无在职人员");
         assert_eq!(finding_label(1), "NEVER_CHECKED");
         assert_eq!(finding_label(99), "FINDING_99");
     }

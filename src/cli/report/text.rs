@@ -3,21 +3,34 @@
 //! overview last, where the prompt returns.
 
 use super::{Report, finding_label, findings_short, share_text};
+use crate::i18n::Lang;
 use crate::proto;
 
-pub fn print_summary(report: &Report) {
+pub fn print_summary(report: &Report, lang: Lang) {
     let h = &report.header;
-    println!("compliance report as of {}", report.as_of());
-    println!("  audit head  {} {}", h.audit_seq, h.audit_hash);
-    println!("  filters     {}", report.filters());
-    println!("  rules       {}", report.rules().join("; "));
+    let label = |key: &str| format!("  {}", crate::i18n::pad(lang.t(key), 12));
+    println!("{}", lang.f("report.text.head", &[&report.as_of()]));
+    println!(
+        "{}{} {}",
+        label("report.text.audit_head"),
+        h.audit_seq,
+        h.audit_hash
+    );
+    println!("{}{}", label("report.text.filters"), report.filters(lang));
+    println!(
+        "{}{}",
+        label("report.text.rules"),
+        report.rules(lang).join(lang.t("report.rule_sep"))
+    );
     println!();
 
     let flagged: Vec<&proto::UnitReport> = report.flagged().collect();
     println!(
-        "units with findings: {} of {}",
-        flagged.len(),
-        report.units.len()
+        "{}",
+        lang.f(
+            "report.text.flagged",
+            &[&flagged.len(), &report.units.len()]
+        )
     );
     for unit in flagged {
         println!(
@@ -30,34 +43,39 @@ pub fn print_summary(report: &Report) {
     }
 
     println!();
-    println!("by supervising bureau:");
+    println!("{}", lang.t("report.text.by_bureau"));
     for group in &report.bureaus {
         let who = match (group.key.as_str(), group.name.as_str()) {
-            ("", _) => "(no bureau)".to_string(),
+            ("", _) => lang.t("report.text.no_bureau").to_string(),
             (key, "") => key.to_string(),
             (key, name) => format!("{key}  {name}"),
         };
-        println!("  {who}: {}", group_line(group));
+        println!("  {who}: {}", group_line(group, lang));
     }
-    println!("by region:");
+    println!("{}", lang.t("report.text.by_region"));
     for group in &report.regions {
         let region = match group.name.as_str() {
             "" => group.key.clone(),
             name => format!("{}  {name}", group.key),
         };
-        println!("  {region}: {}", group_line(group));
+        println!("  {region}: {}", group_line(group, lang));
     }
     if report.units.is_empty() {
-        println!("  (no units)");
+        println!("  {}", lang.t("report.text.no_units"));
     }
 
     let t = &report.totals;
     println!();
     println!(
-        "totals: {} units, {} with findings; staff checked in time {}",
-        t.units,
-        t.units_with_findings,
-        share_text(t.checked_in_time, t.current_members)
+        "{}",
+        lang.f(
+            "report.text.totals",
+            &[
+                &t.units,
+                &t.units_with_findings,
+                &share_text(t.checked_in_time, t.current_members, lang)
+            ]
+        )
     );
     let per_kind: Vec<String> = t
         .findings
@@ -66,15 +84,23 @@ pub fn print_summary(report: &Report) {
         .map(|f| format!("{} {}", finding_label(f.kind), f.units))
         .collect();
     if !per_kind.is_empty() {
-        println!("units per finding: {}", per_kind.join(", "));
+        println!(
+            "{}",
+            lang.f(
+                "report.text.per_kind",
+                &[&per_kind.join(lang.t("report.sep"))]
+            )
+        );
     }
 }
 
-fn group_line(group: &proto::GroupSummary) -> String {
-    format!(
-        "{} units, {} with findings, staff checked in time {}",
-        group.units,
-        group.units_with_findings,
-        share_text(group.checked_in_time, group.current_members)
+fn group_line(group: &proto::GroupSummary, lang: Lang) -> String {
+    lang.f(
+        "report.text.group",
+        &[
+            &group.units,
+            &group.units_with_findings,
+            &share_text(group.checked_in_time, group.current_members, lang),
+        ],
     )
 }

@@ -8,6 +8,17 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_safehire");
 
+/// `safehire` in the C locale whatever the runner's: English is the tested default, and a
+/// test that wants Chinese sets `LANG` itself.
+pub fn command() -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
+        .env("LANG", "C");
+    command
+}
+
 /// A running `safehire serve`, killed when dropped.
 pub struct Serve(Child);
 
@@ -54,7 +65,7 @@ pub fn serve_with_metrics(dir: &Path) -> (Serve, String, String) {
 }
 
 fn spawn(dir: &Path, env: &[(&str, &str)]) -> (Serve, String, String) {
-    let mut child = Command::new(BIN)
+    let mut child = command()
         .args(["serve", "--listen", "127.0.0.1:0"])
         .current_dir(dir)
         .env("RUST_LOG", "warn")
@@ -91,7 +102,7 @@ pub async fn channel(dir: &Path, url: &str, role: &str) -> tonic::transport::Cha
 
 /// Runs a client command in `dir` against `server`.
 pub fn run(dir: &Path, server: &str, args: &[&str]) -> Output {
-    Command::new(BIN)
+    command()
         .args(args)
         .args(["--server", server])
         .current_dir(dir)
@@ -101,7 +112,7 @@ pub fn run(dir: &Path, server: &str, args: &[&str]) -> Output {
 
 /// `safehire ARGS` in `dir`, with exactly the SAFEHIRE_… variables in `env` (none inherited).
 pub fn safehire_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(BIN);
+    let mut command = command();
     command.args(args).current_dir(dir);
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("SAFEHIRE_") {

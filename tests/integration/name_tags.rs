@@ -6,9 +6,9 @@
 use crate::common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use common::process::BIN;
+use common::process::command;
 use common::{TestServer, check_request, member, people, record, roster_upload};
 use safehire::identity::PersonName;
 use safehire::org::Role;
@@ -160,7 +160,7 @@ async fn a_database_with_unbound_name_tags_is_retagged_once_at_start() {
     assert_eq!(outcome(&server, &c.0, &c.1).await, found);
     server.stop().await;
 
-    let verify = Command::new(BIN)
+    let verify = command()
         .args(["audit", "verify", "--db", db.to_str().unwrap()])
         .output()
         .unwrap();

@@ -309,6 +309,7 @@ async fn requests_refused_before_any_service_are_audited_folded() {
     let oversized = vec![0x0a; server.config.limits.max_message_bytes + 1];
     // Field 1 as a length-delimited value that runs past the end: not a message.
     let undecodable = vec![0x0a, 0xff, 0x01];
+    let started = std::time::Instant::now();
     for _ in 0..50 {
         let unknown = raw_call(channel.clone(), "/safehire.v1.CheckService/Nope", vec![]).await;
         assert_eq!(unknown, Code::Unimplemented);
@@ -332,7 +333,21 @@ async fn requests_refused_before_any_service_are_audited_folded() {
         .iter()
         .map(|r| (r.action.clone(), r.detail.clone()))
         .collect();
-    assert_eq!(rows.len(), 3, "one entry per reason: {reasons:?}");
+    // One entry per reason and minute (the fold's window is real time): a slow machine that
+    // needs more than a minute for the 150 calls may start a second window, never more.
+    let windows = 1 + started.elapsed().as_secs() as usize / 60;
+    for reason in [
+        "field=method;",
+        "field=message.size;",
+        "field=message.encoding;",
+    ] {
+        let entries = rows.iter().filter(|r| r.detail.starts_with(reason)).count();
+        assert!(
+            (1..=windows).contains(&entries),
+            "{reason} {entries} entries in {windows} window(s): {reasons:?}"
+        );
+    }
+    assert!(rows.len() <= 3 * windows, "{reasons:?}");
     assert_eq!(rows[0].action, "grpc.unknown_method");
     assert!(rows[0].detail.starts_with("field=method;"), "{:?}", rows[0]);
     assert!(
@@ -349,7 +364,10 @@ async fn requests_refused_before_any_service_are_audited_folded() {
         rows.iter()
             .all(|r| r.caller == server.org(Role::Employer).uscc)
     );
-    assert!(rows[1..].iter().all(|r| r.action == "CheckService.Check"));
+    assert!(
+        rows.iter()
+            .all(|r| r.action == "CheckService.Check" || r.action == "grpc.unknown_method")
+    );
     assert!(
         !rows.iter().any(|r| r.detail.contains("Nope")),
         "the caller's path is not written to the log"

@@ -344,11 +344,7 @@ impl RosterApi {
             .await?;
         let last = state
             .store
-            .last_checks(
-                employer.clone(),
-                today.clone(),
-                crate::clock::to_micros(now),
-            )
+            .last_checks(employer.clone(), today.clone())
             .await?;
         let interval = state.rules.recheck_interval_days;
         let mut status = proto::RosterStatus {

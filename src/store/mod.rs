@@ -459,15 +459,14 @@ impl Store {
             .await
     }
 
-    /// When each current member (on `today`) was last checked for `employer`, up to `until`,
-    /// from the audit log.
+    /// When each current member (on `today`) was last checked for `employer`; see
+    /// [`rosters::last_checks`].
     pub async fn last_checks(
         &self,
         employer: String,
         today: String,
-        until: i64,
     ) -> Result<std::collections::HashMap<SubjectKey, i64>, StoreError> {
-        self.read(move |conn| rosters::last_checks(conn, &employer, &today, until))
+        self.read(move |conn| rosters::last_checks(conn, &employer, &today))
             .await
     }
 

@@ -1,5 +1,5 @@
 //! SQL for rosters: staging an upload, applying it in one transaction, the current members, and
-//! the last check of each member as the audit log records it.
+//! the last check of each member, kept on its row.
 
 use std::collections::HashMap;
 
@@ -153,6 +153,7 @@ pub fn apply(
         )?
         .execute(params![employer, at_micros])?;
     }
+    let mut newcomers = false;
     for member in &accepted {
         match change {
             RosterChange::Departures => {
@@ -160,6 +161,10 @@ pub fn apply(
                 counts.departed += 1;
             }
             _ => match upsert(conn, employer, member, today, at_micros)? {
+                Effect::New => {
+                    counts.added += 1;
+                    newcomers = true;
+                }
                 Effect::Added => counts.added += 1,
                 Effect::Updated => counts.updated += 1,
                 Effect::Unchanged => counts.unchanged += 1,
@@ -176,6 +181,9 @@ pub fn apply(
             .execute(params![employer, upload, today, at_micros])? as u64;
         conn.prepare_cached("UPDATE rosters SET replaced_at = ?2 WHERE employer = ?1")?
             .execute(params![employer, at_micros])?;
+    }
+    if newcomers {
+        fill_last_checks(conn, upload, employer)?;
     }
     discard(conn, upload)?;
     counts.current_members = current_count(conn, employer, today)?;
@@ -244,6 +252,8 @@ fn is_current(
 }
 
 enum Effect {
+    /// Never on this roster before: its last check is still to be found in the log.
+    New,
     Added,
     Updated,
     Unchanged,
@@ -271,7 +281,7 @@ fn upsert(
         })
         .optional()?;
     let effect = match existing {
-        None => Effect::Added,
+        None => Effect::New,
         Some((_, _, _, Some(departed))) if departed.as_str() <= today => Effect::Added,
         Some((name_tag, staff_ref, hire_date, departure))
             if name_tag == m.name_tag.0
@@ -458,25 +468,63 @@ pub fn set_recheck_done(conn: &Connection, employer: &str, at: i64) -> Result<()
     Ok(())
 }
 
+/// Keeps the last check of a roster member on its row: called for every audit entry, in its
+/// transaction. A check (an entry with a check id and a subject) of someone on `employer`'s
+/// roster, current or departed, is one point update by the primary key; of anyone else (an
+/// applicant of a million-row batch) one B-tree descent that finds nothing and writes nothing,
+/// so the bulk path pays no write amplification (see BENCHMARKS.md, "GetRoster").
+pub fn note_check(conn: &Connection, entry: &NewEntry) -> Result<(), StoreError> {
+    let Some(subject) = entry.subject.filter(|_| !entry.check_id.is_empty()) else {
+        return Ok(());
+    };
+    conn.prepare_cached(
+        "UPDATE roster_members SET last_checked_at = max(coalesce(last_checked_at, ?3), ?3)
+         WHERE employer = ?1 AND subject = ?2",
+    )?
+    .execute(params![
+        entry.employer,
+        subject.0.as_slice(),
+        entry.at_micros
+    ])?;
+    Ok(())
+}
+
+/// Gives members who joined the roster for the first time in upload `upload` their last check
+/// by `employer` before they joined. The log has no index on the subject, so this is one pass
+/// over the employer's check entries (through `audit_log_employer`), grouped inside SQLite
+/// over the staged subjects only: it runs only when an upload adds someone never declared
+/// before, uploads are row-limited and one at a time per organisation, and it keeps every
+/// later GetRoster to the roster's own rows.
+fn fill_last_checks(conn: &Connection, upload: &str, employer: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "WITH last (subject, at) AS (
+             SELECT subject, MAX(at) FROM audit_log
+             WHERE employer = ?1 AND check_id <> '' AND subject IS NOT NULL
+               AND subject IN (SELECT subject FROM roster_staging WHERE upload = ?2)
+             GROUP BY subject)
+         UPDATE roster_members SET last_checked_at = last.at
+         FROM last
+         WHERE roster_members.employer = ?1 AND roster_members.subject = last.subject
+           AND roster_members.last_checked_at IS NULL",
+    )?
+    .execute(params![employer, upload])?;
+    Ok(())
+}
+
 /// The time of the latest check counted for `employer` of each of its current members (on
-/// `today`), as the audit log has it (checks are the entries with a check id), up to `until`
-/// (micros, inclusive). Only members are grouped, inside SQLite, so the memory is bounded by
-/// the roster, not by every check the employer ever made (a million-row batch of applicants).
+/// `today`) that was ever checked by it, from the member rows [`note_check`] keeps: the work
+/// is bounded by the roster, not by every check the employer ever made.
 pub fn last_checks(
     conn: &Connection,
     employer: &str,
     today: &str,
-    until: i64,
 ) -> Result<HashMap<SubjectKey, i64>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT subject, MAX(at) FROM audit_log
-         WHERE employer = ?1 AND at <= ?2 AND check_id != '' AND subject IS NOT NULL
-           AND subject IN (SELECT subject FROM roster_members
-                           WHERE employer = ?1
-                             AND (departure_date IS NULL OR departure_date > ?3))
-         GROUP BY subject",
+        "SELECT subject, last_checked_at FROM roster_members
+         WHERE employer = ?1 AND last_checked_at IS NOT NULL
+           AND (departure_date IS NULL OR departure_date > ?2)",
     )?;
-    let mut rows = stmt.query(params![employer, until, today])?;
+    let mut rows = stmt.query(params![employer, today])?;
     let mut last: HashMap<SubjectKey, i64> = HashMap::new();
     while let Some(row) = rows.next()? {
         last.insert(SubjectKey(blob32(row, 0)?), row.get(1)?);

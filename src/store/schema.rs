@@ -272,6 +272,17 @@ const MIGRATIONS: &[&str] = &[
     "
     ALTER TABLE organisations ADD COLUMN headcount INTEGER NOT NULL DEFAULT 0;
     ",
+    // 11 (issue 17): each roster member's last check by its employer, kept on the member row
+    // by the writer in the transaction of the check's entry (a primary-key point update), so
+    // that GetRoster reads the roster alone instead of every check the employer ever made —
+    // the audit log has no index on the subject (migration 3). Filled here once from the log.
+    "
+    ALTER TABLE roster_members ADD COLUMN last_checked_at INTEGER;
+    UPDATE roster_members SET last_checked_at = (
+        SELECT MAX(a.at) FROM audit_log a
+        WHERE a.employer = roster_members.employer AND a.subject = roster_members.subject
+          AND a.check_id <> '');
+    ",
 ];
 
 /// Brings the schema up to date; refuses a database written by a newer safehire.

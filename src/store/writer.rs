@@ -39,6 +39,7 @@ impl WriteCtx<'_> {
             super::tree_sql::insert_node(conn, id, hash)
         })?;
         super::audit_sql::insert(conn, &entry)?;
+        super::rosters::note_check(conn, &entry.body)?;
         Ok(entry)
     }
 }

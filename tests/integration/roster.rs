@@ -907,3 +907,50 @@ async fn staff_refs_are_unique_among_current_members() {
         .into_inner();
     assert_eq!((reused.applied, reused.added), (true, 1), "{reused:?}");
 }
+
+/// The last check of a member is kept on the roster: an applicant checked before being hired is
+/// not due once on the roster (the upload reads it from the log), and a later check of a member
+/// counts (the writer keeps it on the member row).
+#[tokio::test]
+async fn a_members_last_check_follows_checks_before_and_after_joining() {
+    let server = TestServer::start().await;
+    let p = people(71, 3);
+    let mut checks = server.checks(Role::Employer).await;
+    checks
+        .check(common::check_request(
+            &p[0].0,
+            &p[0].1,
+            proto::Purpose::PreHire,
+        ))
+        .await
+        .unwrap();
+    replace(&server, Role::Employer, "", members_of(&p, 1))
+        .await
+        .unwrap();
+    let joined = roster_status(&server).await;
+    assert_eq!(
+        joined.due_count, 2,
+        "the applicant checked before hiring is not due"
+    );
+    assert!(joined.due.iter().all(|d| d.last_checked_at.is_none()));
+
+    server.clock.advance(time::Duration::days(366));
+    let due = roster_status(&server).await;
+    assert_eq!(due.due_count, 3);
+    assert!(
+        due.due
+            .iter()
+            .any(|d| d.staff_ref == "S00001" && d.last_checked_at.is_some())
+    );
+    checks
+        .check(common::check_request(
+            &p[0].0,
+            &p[0].1,
+            proto::Purpose::Periodic,
+        ))
+        .await
+        .unwrap();
+    let after = roster_status(&server).await;
+    assert_eq!(after.due_count, 2, "a PERIODIC check of a member counts");
+    assert!(after.due.iter().all(|d| d.staff_ref != "S00001"));
+}

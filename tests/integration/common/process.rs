@@ -23,6 +23,11 @@ pub fn command() -> Command {
 pub struct Serve(Child);
 
 impl Serve {
+    /// The server's process id (to read its /proc entries).
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
     /// Stops the server with SIGTERM and returns its exit status, within `limit`.
     pub fn terminate(&mut self, limit: Duration) -> std::process::ExitStatus {
         terminate(&mut self.0, limit)

@@ -342,11 +342,15 @@ impl Default for Limits {
 }
 
 /// `SAFEHIRE_…` variables that are not server settings: the client's server address and the
-/// soak and crash tests' sizes. `serve` ignores them, so a shell set up for the client can run it.
+/// sizes of the tests' long variants. `serve` ignores them, so a shell set up for the client or
+/// a long test run can run it.
 pub const NOT_SETTINGS: &[&str] = &[
     "SAFEHIRE_SERVER",
     "SAFEHIRE_SOAK_SECS",
     "SAFEHIRE_CRASH_SEEDS",
+    "SAFEHIRE_ROSTER_RSS_ROWS",
+    "SAFEHIRE_FLOOD_CALLS",
+    "SAFEHIRE_UPDATE_SCREENSHOTS",
 ];
 
 /// The process's `SAFEHIRE_…` settings, which `serve` applies over the file. A name or value

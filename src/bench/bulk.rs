@@ -58,10 +58,11 @@ pub async fn check_batch(
     let header = proto::CheckBatchRequest {
         item: Some(Request::Header(proto::BatchHeader {
             batch_id: format!("bench-{}", uuid::Uuid::now_v7().simple()),
-            purpose: proto::Purpose::Periodic as i32,
+            // A hiring round: periodic checks are for roster members only.
+            purpose: proto::Purpose::PreHire as i32,
             scope: proto::Scope::Art62 as i32,
-            consent_policy: proto::ConsentPolicy::NotRequired as i32,
-            consent_ref: String::new(),
+            consent_policy: proto::ConsentPolicy::Batch as i32,
+            consent_ref: "CONSENT-BENCH-001".into(),
             on_behalf_of: String::new(),
         })),
     };

@@ -84,6 +84,8 @@ impl ServerProcess {
             // still runs on every call.
             .env("SAFEHIRE_LIMITS__CALLS_PER_SECOND_PER_ORG", "10000000")
             .env("SAFEHIRE_LIMITS__CALL_BURST_PER_ORG", "10000000")
+            // Millions of pre-hire rows a run: no daily quota either.
+            .env("SAFEHIRE_RULES__PRE_HIRE_ROWS_PER_DAY", "1000000000")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -209,7 +209,7 @@ impl RosterApi {
             .take(state, &employer, unvetted)
             .await?;
         if granted < unvetted {
-            state.pre_hire_quota.give_back(&employer, granted)?;
+            state.pre_hire_quota.give_back(&employer, granted).await?;
             return Err(ApiError::ResourceExhausted(format!(
                 "{unvetted} new members were never checked PRE_HIRE by this employer and count against its daily quota: {}",
                 super::quota::spent(state, &employer)
@@ -243,12 +243,12 @@ impl RosterApi {
         let counts = match applied {
             // Nothing applied (a rejected row without a partial apply): the quota is not spent.
             Ok(counts) if !counts.applied => {
-                state.pre_hire_quota.give_back(&employer, granted)?;
+                state.pre_hire_quota.give_back(&employer, granted).await?;
                 counts
             }
             Ok(counts) => counts,
             Err(e) => {
-                state.pre_hire_quota.give_back(&employer, granted)?;
+                state.pre_hire_quota.give_back(&employer, granted).await?;
                 return Err(e.into());
             }
         };

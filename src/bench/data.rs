@@ -91,14 +91,15 @@ pub fn subject(n: u64, index_size: u64) -> (proto::Identity, bool) {
     }
 }
 
-/// A periodic (yearly re-check) request for request number `n`.
+/// A pre-hire request, with its consent reference, for request number `n`: the check any
+/// employer may make of anyone (a yearly re-check is only for roster members).
 pub fn check_request(n: u64, index_size: u64) -> (proto::CheckRequest, bool) {
     let (subject, hit) = subject(n, index_size);
     let request = proto::CheckRequest {
         subject: Some(subject),
-        purpose: proto::Purpose::Periodic as i32,
+        purpose: proto::Purpose::PreHire as i32,
         scope: proto::Scope::Art62 as i32,
-        consent_ref: String::new(),
+        consent_ref: format!("CONSENT-BENCH-{n}"),
         on_behalf_of: String::new(),
     };
     (request, hit)

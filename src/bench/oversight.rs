@@ -314,13 +314,27 @@ async fn run_checks(
                 if part(u) == Part::NeverChecks {
                     continue;
                 }
+                // Strangers are applicants (a yearly re-check is only for roster members).
+                let (purpose, consent_policy, consent_ref) = if part(u) == Part::ChecksStrangers {
+                    (
+                        proto::Purpose::PreHire,
+                        proto::ConsentPolicy::Batch,
+                        "CONSENT-BENCH-001",
+                    )
+                } else {
+                    (
+                        proto::Purpose::Periodic,
+                        proto::ConsentPolicy::NotRequired,
+                        "",
+                    )
+                };
                 let header = proto::CheckBatchRequest {
                     item: Some(BatchItem::Header(proto::BatchHeader {
                         batch_id: format!("oversight-{u}"),
-                        purpose: proto::Purpose::Periodic as i32,
+                        purpose: purpose as i32,
                         scope: proto::Scope::Art62 as i32,
-                        consent_policy: proto::ConsentPolicy::NotRequired as i32,
-                        consent_ref: String::new(),
+                        consent_policy: consent_policy as i32,
+                        consent_ref: consent_ref.into(),
                         on_behalf_of: unit.uscc.clone(),
                     })),
                 };

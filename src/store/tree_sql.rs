@@ -6,31 +6,78 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
 use super::audit_sql::{SELECT_ENTRIES, entry_from_row, from_i64, to_i64};
-use crate::audit::merkle::{Frontier, Hash, NodeId, Nodes, leaf_hash};
+use crate::audit::merkle::{Frontier, Hash, NodeId, Nodes, leaf_hash, node_hash};
 use crate::audit::{Entry, Head, canonical};
 
+/// The lowest level of the tree that is stored. Storing every node cost each entry two more
+/// B-tree inserts than the entry itself (the leaf and, on average, one parent); from level 4
+/// up, an entry costs an eighth of an insert, and a node below is hashed from the at most 16
+/// entries under it when a proof needs it (four range reads of ≤ 8 entries an inclusion proof,
+/// still O(log n) reads in all), as tlog-tiles keeps only whole tiles.
+pub const STORED_FROM_LEVEL: u8 = 4;
+
+/// Keeps a node the writer completed, if its level is stored.
 pub fn insert_node(conn: &Connection, id: NodeId, hash: &Hash) -> Result<(), StoreError> {
+    if id.level < STORED_FROM_LEVEL {
+        return Ok(());
+    }
     conn.prepare_cached("INSERT INTO audit_tree (level, idx, hash) VALUES (?1, ?2, ?3)")?
         .execute(params![id.level, to_i64(id.index), hash.as_slice()])?;
     Ok(())
 }
 
+/// A complete subtree's hash: stored, or hashed from the entries under it.
 pub fn node(conn: &Connection, id: NodeId) -> Result<Hash, StoreError> {
-    conn.prepare_cached("SELECT hash FROM audit_tree WHERE level = ?1 AND idx = ?2")?
+    if id.level < STORED_FROM_LEVEL {
+        return hashed_from_entries(conn, id);
+    }
+    stored_node(conn, id)?.ok_or(StoreError::TreeIncomplete(id.level, id.index))
+}
+
+fn stored_node(conn: &Connection, id: NodeId) -> Result<Option<Hash>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT hash FROM audit_tree WHERE level = ?1 AND idx = ?2")?
         .query_row(params![id.level, to_i64(id.index)], |row| {
             super::audit_sql::blob32(row, 0)
         })
-        .optional()?
-        .ok_or(StoreError::TreeIncomplete(id.level, id.index))
+        .optional()?)
 }
 
-/// Leaves in the stored tree.
+/// The hash of the `2^level` leaves of node `id`, from their entries (leaf `i` is entry
+/// `seq = i + 1`).
+fn hashed_from_entries(conn: &Connection, id: NodeId) -> Result<Hash, StoreError> {
+    let width = 1u64 << id.level;
+    let first = id.index << id.level;
+    let mut hashes = conn
+        .prepare_cached(&format!(
+            "{SELECT_ENTRIES} WHERE seq > ?1 AND seq <= ?2 ORDER BY seq"
+        ))?
+        .query_map(
+            params![to_i64(first), to_i64(first + width)],
+            entry_from_row,
+        )?
+        .map(|entry| entry.map(|e| leaf_hash(&canonical(e.seq, &e.body))))
+        .collect::<Result<Vec<Hash>, _>>()?;
+    if hashes.len() as u64 != width {
+        return Err(StoreError::TreeIncomplete(id.level, id.index));
+    }
+    while hashes.len() > 1 {
+        hashes = hashes
+            .chunks_exact(2)
+            .map(|pair| node_hash(&pair[0], &pair[1]))
+            .collect();
+    }
+    Ok(hashes[0])
+}
+
+/// Leaves the stored tree covers: its nodes at the lowest stored level, whole.
 fn stored_size(conn: &Connection) -> Result<u64, StoreError> {
-    let max: Option<i64> =
-        conn.query_row("SELECT MAX(idx) FROM audit_tree WHERE level = 0", [], |r| {
-            r.get(0)
-        })?;
-    Ok(max.map_or(0, |m| from_i64(m) + 1))
+    let max: Option<i64> = conn.query_row(
+        "SELECT MAX(idx) FROM audit_tree WHERE level = ?1",
+        [STORED_FROM_LEVEL],
+        |r| r.get(0),
+    )?;
+    Ok(max.map_or(0, |m| (from_i64(m) + 1) << STORED_FROM_LEVEL))
 }
 
 /// The tree's right edge for the log ending at `head`, after adding the leaves of entries the
@@ -59,11 +106,14 @@ pub fn catch_up(conn: &Connection, head: Head) -> Result<Frontier, StoreError> {
         }
     }
     tx.commit()?;
-    tracing::info!(
-        from = size,
-        to = frontier.size(),
-        "built the audit log's Merkle tree"
-    );
+    // Up to 15 entries past the stored levels are hashed again at every start.
+    if frontier.size() - size > 1 << STORED_FROM_LEVEL {
+        tracing::info!(
+            from = size,
+            to = frontier.size(),
+            "built the audit log's Merkle tree"
+        );
+    }
     Ok(frontier)
 }
 
@@ -93,33 +143,41 @@ pub fn check_stored(conn: &Connection) -> Result<Option<String>, StoreError> {
     while let Some(row) = rows.next()? {
         let entry = entry_from_row(row)?;
         frontier.push(leaf_hash(&canonical(entry.seq, &entry.body)), |id, h| {
-            if problem.is_none() {
-                match node(conn, id) {
-                    Ok(stored) if stored == *h => {}
-                    Ok(_) => {
+            if problem.is_none() && id.level >= STORED_FROM_LEVEL {
+                match stored_node(conn, id)? {
+                    Some(stored) if stored == *h => {}
+                    Some(_) => {
                         problem = Some(format!(
                             "tree node (level {}, index {}) does not match entry {}",
                             id.level, id.index, entry.seq
                         ));
                     }
-                    Err(StoreError::TreeIncomplete(..)) => {
+                    None => {
                         problem = Some(format!(
                             "tree node (level {}, index {}) for entry {} is missing",
                             id.level, id.index, entry.seq
                         ));
                     }
-                    Err(e) => return Err(e),
                 }
             }
-            Ok(())
+            Ok::<(), StoreError>(())
         })?;
     }
     if problem.is_none() {
         let size = stored_size(conn)?;
+        let below: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM audit_tree WHERE level < ?1",
+            [STORED_FROM_LEVEL],
+            |r| r.get(0),
+        )?;
         if size > frontier.size() {
             problem = Some(format!(
-                "the tree holds {size} leaves but the log {} entries",
+                "the tree covers {size} leaves but the log holds {} entries",
                 frontier.size()
+            ));
+        } else if below > 0 {
+            problem = Some(format!(
+                "the tree holds {below} nodes below level {STORED_FROM_LEVEL}, which are never stored"
             ));
         }
     }

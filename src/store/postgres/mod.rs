@@ -114,7 +114,11 @@ impl Pg {
         let tls = config.get_ssl_mode() == SslMode::Require;
         let manager = if tls {
             let ca = root_ca.ok_or(PgError::NoRootCa)?;
-            Manager::from_config(config, MakeRustlsConnect::new(client_tls(&ca)?), manager_config)
+            Manager::from_config(
+                config,
+                MakeRustlsConnect::new(client_tls(&ca)?),
+                manager_config,
+            )
         } else {
             // `prefer` (tokio-postgres' default) with no CA: plain, as without TLS support.
             config.ssl_mode(SslMode::Disable);
@@ -186,7 +190,10 @@ impl Target {
         let mut kept = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            match (percent_decode(key)?.as_str(), percent_decode(value)?.as_str()) {
+            match (
+                percent_decode(key)?.as_str(),
+                percent_decode(value)?.as_str(),
+            ) {
                 ("sslrootcert", path) => root_ca = Some(PathBuf::from(path)),
                 ("sslmode", "verify-full") => kept.push("sslmode=require".to_owned()),
                 ("sslmode", mode @ ("allow" | "verify-ca")) => {
@@ -216,7 +223,9 @@ fn percent_decode(text: &str) -> Result<String, PgError> {
                 .get(i + 1..i + 3)
                 .and_then(|h| std::str::from_utf8(h).ok())
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or(PgError::UrlSyntax("a % escape is not followed by two hex digits"))?;
+                .ok_or(PgError::UrlSyntax(
+                    "a % escape is not followed by two hex digits",
+                ))?;
             out.push(hex);
             i += 3;
         } else {

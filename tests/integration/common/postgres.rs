@@ -97,14 +97,9 @@ impl PgCluster {
         );
 
         write_certificates(&dir, as_postgres);
-        let port = free_port();
-        let mut conf = std::fs::OpenOptions::new()
-            .append(true)
-            .open(data.join("postgresql.conf"))
-            .expect("open postgresql.conf");
+        let conf = data.join("postgresql.conf");
         let mut lines = vec![
             "listen_addresses = '127.0.0.1'".to_owned(),
-            format!("port = {port}"),
             format!("unix_socket_directories = '{}'", dir.display()),
             "synchronous_commit = on".to_owned(),
             "fsync = on".to_owned(),
@@ -114,25 +109,35 @@ impl PgCluster {
             format!("ssl_key_file = '{}'", dir.join("server.key").display()),
         ];
         lines.extend(settings.iter().map(|s| s.to_string()));
-        writeln!(conf, "\n# safehire tests\n{}", lines.join("\n")).expect("write postgresql.conf");
-        drop(conf);
+        append(&conf, &format!("\n# safehire tests\n{}", lines.join("\n")));
 
+        // The free port may be taken by another test before the server binds it: try again
+        // on another (a later `port` line overrides an earlier one).
         let log = dir.join("server.log");
-        let started = run("pg_ctl")
-            .arg("-D")
-            .arg(&data)
-            .arg("-l")
-            .arg(&log)
-            .args(["-w", "-t", "60", "start"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("run pg_ctl start");
-        assert!(
-            started.success(),
-            "pg_ctl start failed: {}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
+        let mut tries = 0;
+        let port = loop {
+            let port = free_port();
+            append(&conf, &format!("port = {port}"));
+            let started = run("pg_ctl")
+                .arg("-D")
+                .arg(&data)
+                .arg("-l")
+                .arg(&log)
+                .args(["-w", "-t", "60", "start"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("run pg_ctl start");
+            tries += 1;
+            if started.success() {
+                break port;
+            }
+            assert!(
+                tries < 3,
+                "pg_ctl start failed: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        };
         PgCluster {
             dir,
             port,
@@ -285,6 +290,15 @@ fn write_certificates(dir: &Path, as_postgres: bool) {
             chown_to_postgres(&dir.join(file));
         }
     }
+}
+
+/// Appends `text` and a line end to the configuration file.
+fn append(conf: &Path, text: &str) {
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(conf)
+        .expect("open postgresql.conf");
+    writeln!(file, "{text}").expect("write postgresql.conf");
 }
 
 /// A port nobody listens on now (the kernel's pick for a socket closed at once).

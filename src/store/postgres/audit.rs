@@ -104,6 +104,8 @@ pub async fn append_group(pg: &Pg, bodies: Vec<NewEntry>) -> Result<Vec<Entry>, 
     Ok(entries)
 }
 
+/// One INSERT for the whole group (an array per column through `unnest`): a round trip and
+/// a statement per group, not per entry, while the head row is locked.
 async fn insert_entries(tx: &impl GenericClient, entries: &[Entry]) -> Result<(), PgError> {
     let column = |f: fn(&Entry) -> &str| entries.iter().map(f).collect::<Vec<&str>>();
     let seq: Vec<i64> = entries.iter().map(|e| to_i64(e.seq)).collect();

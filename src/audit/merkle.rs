@@ -45,6 +45,30 @@ pub struct NodeId {
     pub index: u64,
 }
 
+impl NodeId {
+    /// The 0-based indices of the leaves under this node.
+    pub fn leaves(&self) -> std::ops::Range<u64> {
+        let first = self.index << self.level;
+        first..first + (1 << self.level)
+    }
+}
+
+/// The hash of the complete subtree `id` from the hashes of its leaves, in order: how a node
+/// below the stored levels is recomputed from its entries. `None` unless exactly `2^level`
+/// leaves are given (the log lacks some of the node's entries).
+pub fn subtree_of_leaves(id: NodeId, mut hashes: Vec<Hash>) -> Option<Hash> {
+    if hashes.len() as u64 != 1 << id.level {
+        return None;
+    }
+    while hashes.len() > 1 {
+        hashes = hashes
+            .chunks_exact(2)
+            .map(|pair| node_hash(&pair[0], &pair[1]))
+            .collect();
+    }
+    hashes.first().copied()
+}
+
 /// The complete subtrees on the right edge of a tree of `size` leaves, highest first: exactly
 /// the nodes that must be combined for its root, and what the writer keeps to extend it.
 pub fn right_edge(size: u64) -> impl Iterator<Item = NodeId> {
@@ -96,6 +120,12 @@ impl Frontier {
 
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// The right edge's nodes with their hashes, highest first (the order of `right_edge` and
+    /// of `from_edge`): what a database keeps to rebuild the frontier without reading the tree.
+    pub fn edge(&self) -> impl Iterator<Item = (NodeId, Hash)> + '_ {
+        right_edge(self.size).map(|id| (id, self.edge[usize::from(id.level)]))
     }
 
     /// Appends a leaf and hands every node it completes (the leaf first) to `store`.
@@ -420,6 +450,26 @@ mod tests {
                 (frontier.size(), frontier.root())
             );
         }
+    }
+
+    #[test]
+    fn nodes_recomputed_from_their_leaves_match_the_stored_ones() {
+        let (frontier, stored) = build(70);
+        for (id, hash) in &stored {
+            let leaves = id.leaves().map(|i| leaf_hash(&i.to_le_bytes())).collect();
+            assert_eq!(subtree_of_leaves(*id, leaves), Some(*hash), "{id:?}");
+        }
+        let short = NodeId { level: 2, index: 0 };
+        let three = (0..3u64).map(|i| leaf_hash(&i.to_le_bytes())).collect();
+        assert_eq!(subtree_of_leaves(short, three), None);
+        let edge: Vec<(NodeId, Hash)> = frontier.edge().collect();
+        assert_eq!(
+            edge.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+            right_edge(70).collect::<Vec<_>>()
+        );
+        let mut hashes = edge.iter().map(|(_, h)| *h);
+        let again = Frontier::from_edge(70, |_| hashes.next().ok_or(())).unwrap();
+        assert_eq!(again.root(), frontier.root());
     }
 
     #[test]

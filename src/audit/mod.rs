@@ -194,6 +194,11 @@ impl Cursor<'_> {
     }
 }
 
+/// An entry's leaf hash in the Merkle tree (leaf `seq - 1`), on every backend.
+pub fn leaf_of(entry: &Entry) -> merkle::Hash {
+    merkle::leaf_hash(&canonical(entry.seq, &entry.body))
+}
+
 pub fn chain_hash(prev: &[u8; 32], seq: u64, entry: &NewEntry) -> [u8; 32] {
     chain_hash_of(prev, &canonical(seq, entry))
 }
@@ -220,6 +225,11 @@ impl Chain {
 
     pub fn head(&self) -> Head {
         self.head
+    }
+
+    /// The tree's right edge after the head, for a backend that stores it with the head.
+    pub fn tree(&self) -> Frontier {
+        self.tree
     }
 
     /// Places `body` after the current head and returns it with its sequence and hashes; every

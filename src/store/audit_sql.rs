@@ -87,8 +87,7 @@ pub fn entry_from_row(row: &Row<'_>) -> Result<Entry, rusqlite::Error> {
     let subject: Option<Vec<u8>> = row.get(7)?;
     // A subject of the wrong length cannot have been written by the writer; keep it visible to
     // verification as a content mismatch rather than failing the read.
-    let subject =
-        subject.map(|bytes| SubjectKey(bytes.as_slice().try_into().unwrap_or([0xff; 32])));
+    let subject = subject.map(|bytes| SubjectKey(hash32(&bytes)));
     Ok(Entry {
         seq: from_i64(row.get(0)?),
         body: NewEntry {
@@ -114,7 +113,14 @@ pub fn entry_from_row(row: &Row<'_>) -> Result<Entry, rusqlite::Error> {
 /// A 32-byte hash column; a wrong length reads as all-ones so that verification reports it.
 pub fn blob32(row: &Row<'_>, index: usize) -> Result<[u8; 32], rusqlite::Error> {
     let bytes: Vec<u8> = row.get(index)?;
-    Ok(bytes.as_slice().try_into().unwrap_or([0xff; 32]))
+    Ok(hash32(&bytes))
+}
+
+/// A stored 32-byte value (hash or subject key) on any backend: the writer never stores
+/// another length, so one reads as all-ones and verification reports the entry as altered
+/// instead of the read failing.
+pub fn hash32(bytes: &[u8]) -> [u8; 32] {
+    bytes.try_into().unwrap_or([0xff; 32])
 }
 
 pub fn to_i64(value: u64) -> i64 {

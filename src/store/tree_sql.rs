@@ -6,8 +6,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
 use super::audit_sql::{SELECT_ENTRIES, entry_from_row, from_i64, to_i64};
-use crate::audit::merkle::{Frontier, Hash, NodeId, Nodes, leaf_hash, node_hash};
-use crate::audit::{Entry, Head, canonical};
+use crate::audit::merkle::{Frontier, Hash, NodeId, Nodes, subtree_of_leaves};
+use crate::audit::{Entry, Head, leaf_of};
 
 /// The lowest level of the tree that is stored. Storing every node cost each entry two more
 /// B-tree inserts than the entry itself (the leaf and, on average, one parent); from level 4
@@ -46,28 +46,18 @@ fn stored_node(conn: &Connection, id: NodeId) -> Result<Option<Hash>, StoreError
 /// The hash of the `2^level` leaves of node `id`, from their entries (leaf `i` is entry
 /// `seq = i + 1`).
 fn hashed_from_entries(conn: &Connection, id: NodeId) -> Result<Hash, StoreError> {
-    let width = 1u64 << id.level;
-    let first = id.index << id.level;
-    let mut hashes = conn
+    let leaves = id.leaves();
+    let hashes = conn
         .prepare_cached(&format!(
             "{SELECT_ENTRIES} WHERE seq > ?1 AND seq <= ?2 ORDER BY seq"
         ))?
         .query_map(
-            params![to_i64(first), to_i64(first + width)],
+            params![to_i64(leaves.start), to_i64(leaves.end)],
             entry_from_row,
         )?
-        .map(|entry| entry.map(|e| leaf_hash(&canonical(e.seq, &e.body))))
+        .map(|entry| entry.map(|e| leaf_of(&e)))
         .collect::<Result<Vec<Hash>, _>>()?;
-    if hashes.len() as u64 != width {
-        return Err(StoreError::TreeIncomplete(id.level, id.index));
-    }
-    while hashes.len() > 1 {
-        hashes = hashes
-            .chunks_exact(2)
-            .map(|pair| node_hash(&pair[0], &pair[1]))
-            .collect();
-    }
-    Ok(hashes[0])
+    subtree_of_leaves(id, hashes).ok_or(StoreError::TreeIncomplete(id.level, id.index))
 }
 
 /// Leaves the stored tree covers: its nodes at the lowest stored level, whole.
@@ -100,9 +90,7 @@ pub fn catch_up(conn: &Connection, head: Head) -> Result<Frontier, StoreError> {
         let mut rows = stmt.query([to_i64(size)])?;
         while let Some(row) = rows.next()? {
             let entry = entry_from_row(row)?;
-            frontier.push(leaf_hash(&canonical(entry.seq, &entry.body)), |id, h| {
-                insert_node(&tx, id, h)
-            })?;
+            frontier.push(leaf_of(&entry), |id, h| insert_node(&tx, id, h))?;
         }
     }
     tx.commit()?;
@@ -142,7 +130,7 @@ pub fn check_stored(conn: &Connection) -> Result<Option<String>, StoreError> {
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
         let entry = entry_from_row(row)?;
-        frontier.push(leaf_hash(&canonical(entry.seq, &entry.body)), |id, h| {
+        frontier.push(leaf_of(&entry), |id, h| {
             if problem.is_none() && id.level >= STORED_FROM_LEVEL {
                 match stored_node(conn, id)? {
                     Some(stored) if stored == *h => {}

@@ -33,6 +33,7 @@ mod newcomer;
 mod otel;
 mod oversight;
 mod portal;
+mod postgres_audit;
 mod postgres_foundation;
 mod privacy;
 mod probes;

@@ -10,6 +10,7 @@
 //! unless the URL says `sslmode=disable`. Without one, connections are plain TCP or a unix
 //! socket (a host that starts with `/`).
 
+pub mod audit;
 pub mod schema;
 
 use std::path::{Path, PathBuf};
@@ -56,6 +57,12 @@ pub enum PgError {
         "the database was written by a newer safehire (schema {found}, this build knows {known})"
     )]
     SchemaTooNew { found: i64, known: usize },
+    #[error("the audit head row was edited: {0}; refusing to append after it")]
+    HeadCorrupt(&'static str),
+    #[error("audit entry {0} does not exist")]
+    NoSuchEntry(u64),
+    #[error("the audit log's Merkle tree has no node at level {0}, index {1}")]
+    TreeIncomplete(u8, u64),
 }
 
 /// Where the database is and how to reach it.

@@ -1,0 +1,458 @@
+//! The audit log on PostgreSQL: group commits appended in one total order by several nodes,
+//! and the reads the SQLite log offers (head, entry, Merkle root and proofs, chain
+//! verification), giving the same results from the same entries.
+//!
+//! SQLite has one writer, which keeps the end of the chain in memory. Here every node writes,
+//! so the order comes from the `audit_head` row: each group commit locks it `FOR UPDATE` as its
+//! first statement (as Tessera and siglog sequence theirs), appends after what it holds, and
+//! moves it before committing. A second node's group waits on the lock and then reads the
+//! first one's head. READ COMMITTED suffices: the row lock serialises the groups, where
+//! SERIALIZABLE would let them collide and fail as unique violations on `seq`.
+//!
+//! Nothing is computed twice: the entry bytes, chain hashes and tree come from `audit`
+//! (`Chain`, `Frontier`, `Nodes`, `Verifier`), the stored levels and the value rules from the
+//! SQLite modules.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+
+use deadpool_postgres::GenericClient;
+use tokio_postgres::IsolationLevel;
+use tokio_postgres::Row;
+
+use super::{Pg, PgError};
+use crate::audit::merkle::{self, Frontier, Hash, NodeId, Nodes};
+use crate::audit::{Chain, Entry, GENESIS, Head, NewEntry, Verification, Verifier, leaf_of};
+use crate::keys::SubjectKey;
+use crate::store::audit_sql::{SELECT_ENTRIES, from_i64, hash32, to_i64};
+use crate::store::tree_sql::STORED_FROM_LEVEL;
+
+/// Entries a verification reads per round trip: bounded memory on a log of any length.
+const VERIFY_CHUNK: i32 = 4096;
+
+/// The group's first statement: it waits for every other node's group commit to finish.
+const LOCK_HEAD: &str =
+    "SELECT seq, hash, at, tree_size, frontier FROM audit_head WHERE id = 1 FOR UPDATE";
+
+/// A group's entries in one statement, one array per column.
+const INSERT_ENTRIES: &str =
+    "INSERT INTO audit_log (seq, at, caller, cert_fingerprint, role, action, employer, subject,
+         purpose, scope, outcome, check_id, registry_version, detail, prev_hash, hash)
+     SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[],
+         $6::text[], $7::text[], $8::bytea[], $9::text[], $10::text[], $11::text[], $12::text[],
+         $13::bigint[], $14::text[], $15::bytea[], $16::bytea[])";
+
+const INSERT_NODES: &str = "INSERT INTO audit_tree (level, idx, hash)
+     SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])";
+
+const UPDATE_HEAD: &str =
+    "UPDATE audit_head SET seq = $1, hash = $2, at = $3, tree_size = $4, frontier = $5
+     WHERE id = 1";
+
+/// Appends `bodies` after the log's current end, in one transaction with the Merkle nodes they
+/// complete and the moved head; returns them in their places once committed. Several nodes may
+/// call this at once: their groups follow one another, never interleave.
+pub async fn append_group(pg: &Pg, bodies: Vec<NewEntry>) -> Result<Vec<Entry>, PgError> {
+    if bodies.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut client = pg.client().await?;
+    let tx = client.transaction().await?;
+    let row = tx.query_one(LOCK_HEAD, &[]).await?;
+    let mut chain = chain_from_head(
+        row.try_get(0)?,
+        row.try_get(1)?,
+        row.try_get(2)?,
+        row.try_get(3)?,
+        row.try_get(4)?,
+    )?;
+    let mut nodes = Vec::new();
+    let mut entries = Vec::with_capacity(bodies.len());
+    for body in bodies {
+        let entry = chain.append(body, |id, hash| {
+            if id.level >= STORED_FROM_LEVEL {
+                nodes.push((id, *hash));
+            }
+            Ok::<_, Infallible>(())
+        });
+        entries.push(entry.unwrap_or_else(|never| match never {}));
+    }
+    insert_entries(&tx, &entries).await?;
+    if !nodes.is_empty() {
+        let levels: Vec<i16> = nodes.iter().map(|(id, _)| i16::from(id.level)).collect();
+        let indexes: Vec<i64> = nodes.iter().map(|(id, _)| to_i64(id.index)).collect();
+        let hashes: Vec<&[u8]> = nodes.iter().map(|(_, h)| h.as_slice()).collect();
+        tx.execute(
+            &tx.prepare_cached(INSERT_NODES).await?,
+            &[&levels, &indexes, &hashes],
+        )
+        .await?;
+    }
+    let head = chain.head();
+    tx.execute(
+        &tx.prepare_cached(UPDATE_HEAD).await?,
+        &[
+            &to_i64(head.seq),
+            &head.hash.as_slice(),
+            &head.at_micros,
+            &to_i64(chain.tree().size()),
+            &frontier_bytes(&chain.tree()),
+        ],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(entries)
+}
+
+/// One INSERT for the whole group (an array per column through `unnest`): a round trip and
+/// a statement per group, not per entry, while the head row is locked.
+async fn insert_entries(tx: &impl GenericClient, entries: &[Entry]) -> Result<(), PgError> {
+    let column = |f: fn(&Entry) -> &str| entries.iter().map(f).collect::<Vec<&str>>();
+    let seq: Vec<i64> = entries.iter().map(|e| to_i64(e.seq)).collect();
+    let at: Vec<i64> = entries.iter().map(|e| e.body.at_micros).collect();
+    let subject: Vec<Option<&[u8]>> = entries
+        .iter()
+        .map(|e| e.body.subject.as_ref().map(|s| s.0.as_slice()))
+        .collect();
+    let version: Vec<i64> = entries
+        .iter()
+        .map(|e| to_i64(e.body.registry_version))
+        .collect();
+    let prev_hash: Vec<&[u8]> = entries.iter().map(|e| e.prev_hash.as_slice()).collect();
+    let hash: Vec<&[u8]> = entries.iter().map(|e| e.hash.as_slice()).collect();
+    let statement = tx.prepare_cached(INSERT_ENTRIES).await?;
+    tx.execute(
+        &statement,
+        &[
+            &seq,
+            &at,
+            &column(|e| e.body.caller.as_str()),
+            &column(|e| e.body.cert_fingerprint.as_str()),
+            &column(|e| e.body.role.as_str()),
+            &column(|e| e.body.action.as_str()),
+            &column(|e| e.body.employer.as_str()),
+            &subject,
+            &column(|e| e.body.purpose.as_str()),
+            &column(|e| e.body.scope.as_str()),
+            &column(|e| e.body.outcome.as_str()),
+            &column(|e| e.body.check_id.as_str()),
+            &version,
+            &column(|e| e.body.detail.as_str()),
+            &prev_hash,
+            &hash,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The right edge as `audit_head.frontier` keeps it: its hashes, highest node first.
+fn frontier_bytes(tree: &Frontier) -> Vec<u8> {
+    tree.edge().flat_map(|(_, hash)| hash).collect()
+}
+
+/// The chain as the head row leaves it. The row is only ever written whole by
+/// `append_group`; one whose parts disagree was edited, and appending after it would extend a
+/// tree that does not match the log.
+fn chain_from_head(
+    seq: i64,
+    hash: &[u8],
+    at: i64,
+    tree_size: i64,
+    frontier: &[u8],
+) -> Result<Chain, PgError> {
+    let seq = from_i64(seq);
+    if from_i64(tree_size) != seq {
+        return Err(PgError::HeadCorrupt(
+            "its tree size is not its sequence number",
+        ));
+    }
+    let hash =
+        <[u8; 32]>::try_from(hash).map_err(|_| PgError::HeadCorrupt("its hash is not 32 bytes"))?;
+    let mut edge = frontier.chunks_exact(32);
+    let bad_edge = PgError::HeadCorrupt("its frontier does not fit its tree size");
+    if frontier.len() != 32 * seq.count_ones() as usize {
+        return Err(bad_edge);
+    }
+    let tree = Frontier::from_edge(seq, |_| {
+        edge.next()
+            .map(hash32)
+            .ok_or(PgError::HeadCorrupt("its frontier is short"))
+    })?;
+    let head = Head {
+        seq,
+        hash,
+        at_micros: at,
+    };
+    Ok(Chain::new(head, tree))
+}
+
+/// The newest entry's place, read from the log itself as SQLite's `head` does (a log cut short
+/// shows as such; the head row says where the next group goes).
+pub async fn head(pg: &Pg) -> Result<Head, PgError> {
+    let client = pg.client().await?;
+    let row = client
+        .query_opt(
+            "SELECT seq, hash, at FROM audit_log ORDER BY seq DESC LIMIT 1",
+            &[],
+        )
+        .await?;
+    let Some(row) = row else {
+        return Ok(Head::EMPTY);
+    };
+    Ok(Head {
+        seq: from_i64(row.try_get(0)?),
+        hash: hash32(row.try_get(1)?),
+        at_micros: row.try_get(2)?,
+    })
+}
+
+/// The entry `seq`, if the log holds it.
+pub async fn entry(pg: &Pg, seq: u64) -> Result<Option<Entry>, PgError> {
+    let client = pg.client().await?;
+    let statement = client
+        .prepare_cached(&format!("{SELECT_ENTRIES} WHERE seq = $1"))
+        .await?;
+    match client.query_opt(&statement, &[&to_i64(seq)]).await? {
+        Some(row) => Ok(Some(entry_from_row(&row)?)),
+        None => Ok(None),
+    }
+}
+
+/// An entry from the columns of `SELECT_ENTRIES`, with SQLite's tolerance of wrong lengths.
+fn entry_from_row(row: &Row) -> Result<Entry, PgError> {
+    let subject: Option<&[u8]> = row.try_get(7)?;
+    Ok(Entry {
+        seq: from_i64(row.try_get(0)?),
+        body: NewEntry {
+            at_micros: row.try_get(1)?,
+            caller: row.try_get(2)?,
+            cert_fingerprint: row.try_get(3)?,
+            role: row.try_get(4)?,
+            action: row.try_get(5)?,
+            employer: row.try_get(6)?,
+            subject: subject.map(|s| SubjectKey(hash32(s))),
+            purpose: row.try_get(8)?,
+            scope: row.try_get(9)?,
+            outcome: row.try_get(10)?,
+            check_id: row.try_get(11)?,
+            registry_version: from_i64(row.try_get(12)?),
+            detail: row.try_get(13)?,
+        },
+        prev_hash: hash32(row.try_get(14)?),
+        hash: hash32(row.try_get(15)?),
+    })
+}
+
+/// The Merkle root of the log's first `size` entries.
+pub async fn root(pg: &Pg, size: u64) -> Result<Hash, PgError> {
+    let hashes = prove(pg, Proof::Root(size)).await?;
+    Ok(hashes.first().copied().unwrap_or_else(merkle::empty_root))
+}
+
+/// The inclusion proof of leaf `index` in the tree of `size` entries.
+pub async fn inclusion(pg: &Pg, index: u64, size: u64) -> Result<Vec<Hash>, PgError> {
+    prove(pg, Proof::Inclusion(index, size)).await
+}
+
+/// The consistency proof between the trees of `old` and `new` entries.
+pub async fn consistency(pg: &Pg, old: u64, new: u64) -> Result<Vec<Hash>, PgError> {
+    prove(pg, Proof::Consistency(old, new)).await
+}
+
+/// What `merkle::Nodes` computes; one of these runs over any node reader.
+#[derive(Clone, Copy)]
+enum Proof {
+    Root(u64),
+    Inclusion(u64, u64),
+    Consistency(u64, u64),
+}
+
+impl Proof {
+    fn run<F, E>(self, nodes: &mut Nodes<F>) -> Result<Vec<Hash>, E>
+    where
+        F: FnMut(NodeId) -> Result<Hash, E>,
+    {
+        match self {
+            Proof::Root(size) => Ok(vec![nodes.root(size)?]),
+            Proof::Inclusion(index, size) => nodes.inclusion(index, size),
+            Proof::Consistency(old, new) => nodes.consistency(old, new),
+        }
+    }
+}
+
+/// `Nodes` reads synchronously, a database asynchronously. Which nodes a proof reads depends
+/// on the sizes alone, never on the hashes, so a first run with placeholder hashes lists them;
+/// they are fetched in two statements in one snapshot (stored nodes, and the entries under the
+/// lower ones, hashed as SQLite's `tree_sql` hashes them), and the second run uses them.
+async fn prove(pg: &Pg, proof: Proof) -> Result<Vec<Hash>, PgError> {
+    let mut wanted = Vec::new();
+    proof
+        .run(&mut Nodes::new(|id| {
+            wanted.push(id);
+            Ok::<_, Infallible>([0; 32])
+        }))
+        .unwrap_or_else(|never| match never {});
+    let (stored, hashed): (Vec<NodeId>, Vec<NodeId>) = wanted
+        .into_iter()
+        .partition(|id| id.level >= STORED_FROM_LEVEL);
+
+    let mut client = pg.client().await?;
+    let tx = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?;
+    let mut known: HashMap<NodeId, Hash> = HashMap::new();
+    if !stored.is_empty() {
+        let levels: Vec<i16> = stored.iter().map(|id| i16::from(id.level)).collect();
+        let indexes: Vec<i64> = stored.iter().map(|id| to_i64(id.index)).collect();
+        let rows = tx
+            .query(
+                "SELECT t.level, t.idx, t.hash FROM audit_tree t
+                 JOIN unnest($1::smallint[], $2::bigint[]) AS w(level, idx)
+                   ON t.level = w.level AND t.idx = w.idx",
+                &[&levels, &indexes],
+            )
+            .await?;
+        for row in rows {
+            let level = u8::try_from(row.try_get::<_, i16>(0)?).unwrap_or(u8::MAX);
+            let id = NodeId {
+                level,
+                index: from_i64(row.try_get(1)?),
+            };
+            known.insert(id, hash32(row.try_get(2)?));
+        }
+    }
+    if !hashed.is_empty() {
+        let seqs: Vec<i64> = hashed
+            .iter()
+            .flat_map(NodeId::leaves)
+            .map(|leaf| to_i64(leaf + 1))
+            .collect();
+        let statement = tx
+            .prepare_cached(&format!(
+                "{SELECT_ENTRIES} WHERE seq = ANY($1) ORDER BY seq"
+            ))
+            .await?;
+        let mut leaves = HashMap::new();
+        for row in tx.query(&statement, &[&seqs]).await? {
+            let entry = entry_from_row(&row)?;
+            leaves.insert(entry.seq, leaf_of(&entry));
+        }
+        for id in hashed {
+            let under = id
+                .leaves()
+                .filter_map(|leaf| leaves.get(&(leaf + 1)).copied())
+                .collect();
+            if let Some(hash) = merkle::subtree_of_leaves(id, under) {
+                known.insert(id, hash);
+            }
+        }
+    }
+    tx.commit().await?;
+    proof.run(&mut Nodes::new(|id: NodeId| {
+        known
+            .get(&id)
+            .copied()
+            .ok_or(PgError::TreeIncomplete(id.level, id.index))
+    }))
+}
+
+/// Recomputes the chain from `from` to `to` (inclusive; 0 means the start / the head), as
+/// SQLite's `audit_sql::verify` does, trusting the stored hash of the entry before `from`. The
+/// entries are read through a portal in chunks, in one snapshot.
+pub async fn verify(pg: &Pg, from: u64, to: u64) -> Result<Verification, PgError> {
+    let from = from.max(1);
+    let to = if to == 0 { i64::MAX } else { to_i64(to) };
+    let mut client = pg.client().await?;
+    let tx = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?;
+    let start_prev = if from == 1 {
+        GENESIS
+    } else {
+        let row = tx
+            .query_opt(
+                "SELECT hash FROM audit_log WHERE seq = $1",
+                &[&to_i64(from - 1)],
+            )
+            .await?
+            .ok_or(PgError::NoSuchEntry(from - 1))?;
+        hash32(row.try_get(0)?)
+    };
+    let mut verifier = Verifier::new(from, start_prev);
+    let statement = tx
+        .prepare_cached(&format!(
+            "{SELECT_ENTRIES} WHERE seq >= $1 AND seq <= $2 ORDER BY seq"
+        ))
+        .await?;
+    let portal = tx.bind(&statement, &[&to_i64(from), &to]).await?;
+    'chunks: loop {
+        let rows = tx.query_portal(&portal, VERIFY_CHUNK).await?;
+        for row in &rows {
+            if !verifier.feed(&entry_from_row(row)?) {
+                break 'chunks;
+            }
+        }
+        if rows.len() < VERIFY_CHUNK as usize {
+            break;
+        }
+    }
+    tx.commit().await?;
+    Ok(verifier.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(i: i64) -> NewEntry {
+        NewEntry {
+            at_micros: i,
+            action: "CheckService.Check".into(),
+            outcome: "NO_RECORD".into(),
+            ..NewEntry::default()
+        }
+    }
+
+    #[test]
+    fn the_head_row_rebuilds_the_chain_it_was_written_from() {
+        for n in [0i64, 1, 16, 37, 64] {
+            let mut chain = Chain::new(Head::EMPTY, Frontier::EMPTY);
+            for i in 0..n {
+                chain
+                    .append(body(i), |_, _| Ok::<_, Infallible>(()))
+                    .unwrap_or_else(|never| match never {});
+            }
+            let head = chain.head();
+            let bytes = frontier_bytes(&chain.tree());
+            let again = chain_from_head(
+                to_i64(head.seq),
+                &head.hash,
+                head.at_micros,
+                to_i64(chain.tree().size()),
+                &bytes,
+            )
+            .expect("a head row as written");
+            assert_eq!(again.head(), head);
+            assert_eq!(again.tree().root(), chain.tree().root(), "size {n}");
+        }
+    }
+
+    #[test]
+    fn a_head_row_whose_parts_disagree_is_refused() {
+        let hash = [0u8; 32];
+        for (tree_size, frontier) in [(4, vec![0u8; 32]), (3, vec![0u8; 32]), (3, vec![0; 96])] {
+            assert!(matches!(
+                chain_from_head(3, &hash, 0, tree_size, &frontier),
+                Err(PgError::HeadCorrupt(_))
+            ));
+        }
+        assert!(chain_from_head(0, &hash[..31], 0, 0, &[]).is_err());
+    }
+}

@@ -1,0 +1,309 @@
+//! The PostgreSQL audit log against a real PostgreSQL 15 that the tests start
+//! (common/postgres.rs): two nodes appending at once still give one gap-free chain, the same
+//! entries give SQLite's chain hashes, roots and proofs, and proofs verify with the project's
+//! verifier. Entries carry synthetic subjects (keyed hashes of generated documents) only.
+
+use std::sync::Arc;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use safehire::audit::merkle::{self, Frontier};
+use safehire::audit::{Entry, NewEntry, leaf_of};
+use safehire::identity::{DocType, Document};
+use safehire::keys::Keys;
+use safehire::store::Store;
+use safehire::store::postgres::{Pg, PgError, PgOptions, audit};
+use safehire::synth::Generator;
+
+use crate::common::postgres::{PgCluster, postgres_ready};
+use crate::common::start_time;
+
+/// A migrated database of its own and the URL for more pools ("nodes") on it.
+async fn fresh() -> (Pg, String) {
+    let db = PgCluster::shared().database().await;
+    let pg = Pg::new(&PgOptions::new(db.url())).expect("pool");
+    pg.migrate().await.expect("migrate");
+    (pg, db.url())
+}
+
+/// `n` check entries as the check service writes them, for generated people.
+fn synthetic_bodies(seed: u64, n: usize) -> Vec<NewEntry> {
+    let today = start_time().date();
+    let mut generator = Generator::new(seed, today);
+    let keys = Keys::from_master(&[0x5a; 32]);
+    let employer = generator.uscc();
+    let start = start_time().unix_timestamp() * 1_000_000;
+    (0..n)
+        .map(|i| {
+            let person = generator.person(i as u64);
+            let doc_type = DocType::from_slug(person.doc_type).expect("a generated type");
+            let document =
+                Document::parse(doc_type, &person.doc_number, today).expect("a generated number");
+            let found = i % 7 == 0;
+            NewEntry {
+                at_micros: start + i as i64,
+                caller: employer.clone(),
+                cert_fingerprint: hex::encode([seed as u8; 32]),
+                role: "EMPLOYER".into(),
+                action: "CheckService.Check".into(),
+                employer: employer.clone(),
+                subject: Some(keys.subject_key(&document)),
+                purpose: "PRE_HIRE".into(),
+                scope: "FULL".into(),
+                outcome: if found { "RECORD_FOUND" } else { "NO_RECORD" }.into(),
+                check_id: uuid::Uuid::now_v7().to_string(),
+                registry_version: 1,
+                detail: format!("seed={seed} n={i}"),
+            }
+        })
+        .collect()
+}
+
+/// Every entry of the log, read back one by one.
+async fn read_back(pg: &Pg, size: u64) -> Vec<Entry> {
+    let mut entries = Vec::new();
+    for seq in 1..=size {
+        entries.push(
+            audit::entry(pg, seq)
+                .await
+                .expect("read")
+                .unwrap_or_else(|| panic!("entry {seq} is missing")),
+        );
+    }
+    assert_eq!(audit::entry(pg, size + 1).await.expect("read"), None);
+    entries
+}
+
+/// The root of the tree over `entries`, from `audit::merkle` alone.
+fn merkle_root(entries: &[Entry]) -> merkle::Hash {
+    let mut tree = Frontier::EMPTY;
+    for entry in entries {
+        tree.push(leaf_of(entry), |_, _| Ok::<_, ()>(()))
+            .expect("no storage");
+    }
+    tree.root()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_appending_at_once_give_one_gap_free_chain() {
+    if !postgres_ready() {
+        return;
+    }
+    let (first, url) = fresh().await;
+    let nodes = [
+        Arc::new(first),
+        Arc::new(Pg::new(&PgOptions::new(url)).expect("second node's pool")),
+    ];
+    let bodies = Arc::new(synthetic_bodies(20, 64));
+    let mut tasks = Vec::new();
+    for task in 0..8u64 {
+        let node = Arc::clone(&nodes[(task % 2) as usize]);
+        let bodies = Arc::clone(&bodies);
+        tasks.push(tokio::spawn(async move {
+            let mut rng = StdRng::seed_from_u64(task);
+            let mut appended = Vec::new();
+            for group in 0..50 {
+                let size = rng.random_range(1..=20);
+                let batch: Vec<NewEntry> = (0..size)
+                    .map(|k| NewEntry {
+                        detail: format!("task={task} group={group} k={k}"),
+                        ..bodies[rng.random_range(0..bodies.len())].clone()
+                    })
+                    .collect();
+                let entries = audit::append_group(&node, batch.clone())
+                    .await
+                    .expect("append a group");
+                let seqs: Vec<u64> = entries.iter().map(|e| e.seq).collect();
+                let first = seqs[0];
+                assert_eq!(seqs, (first..first + size).collect::<Vec<_>>());
+                assert_eq!(
+                    entries.iter().map(|e| &e.body).collect::<Vec<_>>(),
+                    batch.iter().collect::<Vec<_>>()
+                );
+                appended.extend(entries);
+            }
+            appended
+        }));
+    }
+    let mut appended = Vec::new();
+    for task in tasks {
+        appended.extend(task.await.expect("task"));
+    }
+    appended.sort_by_key(|e| e.seq);
+    let n = appended.len() as u64;
+    assert_eq!(
+        appended.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=n).collect::<Vec<_>>(),
+        "sequence numbers must be 1..=n, each once"
+    );
+
+    let pg = &nodes[1];
+    let log = read_back(pg, n).await;
+    assert_eq!(
+        log, appended,
+        "what each node was told is what the log holds"
+    );
+    let head = audit::head(pg).await.expect("head");
+    assert_eq!(
+        (head.seq, head.hash),
+        (n, appended[appended.len() - 1].hash)
+    );
+    let verification = audit::verify(pg, 0, 0).await.expect("verify");
+    assert!(verification.ok(), "{:?}", verification.first_broken);
+    assert_eq!(verification.entries_checked, n);
+    let root = merkle_root(&log);
+    assert_eq!(verification.root, Some(root));
+    assert_eq!(audit::root(pg, n).await.expect("root"), root);
+    assert_eq!(audit::root(&nodes[0], n).await.expect("root"), root);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_entries_give_sqlite_s_hashes_roots_and_proofs() {
+    if !postgres_ready() {
+        return;
+    }
+    let (pg, _) = fresh().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store =
+        Store::open(&dir.path().join("safehire.db"), "pg-audit-comparison").expect("open SQLite");
+    let bodies = synthetic_bodies(21, 300);
+    let mut rng = StdRng::seed_from_u64(21);
+    let mut sqlite = Vec::new();
+    let mut rest = bodies.as_slice();
+    while !rest.is_empty() {
+        let (group, after) = rest.split_at(rng.random_range(1..=20usize).min(rest.len()));
+        rest = after;
+        let mut expected = Vec::new();
+        for body in group {
+            expected.push(store.append_audit(body.clone()).await.expect("SQLite"));
+        }
+        let entries = audit::append_group(&pg, group.to_vec())
+            .await
+            .expect("PostgreSQL");
+        assert_eq!(entries, expected, "the same chain hashes");
+        sqlite.extend(expected);
+        let (size, root) = store.log_root().await.expect("SQLite root");
+        assert_eq!(
+            audit::root(&pg, size).await.expect("root"),
+            root,
+            "size {size}"
+        );
+        assert_eq!(
+            audit::head(&pg).await.expect("head"),
+            store.audit_head().await.expect("SQLite head")
+        );
+    }
+    let n = sqlite.len() as u64;
+    assert_eq!(read_back(&pg, n).await, sqlite);
+    for size in 0..=n {
+        let prefix = &sqlite[..size as usize];
+        assert_eq!(
+            audit::root(&pg, size).await.expect("root"),
+            merkle_root(prefix),
+            "size {size}"
+        );
+    }
+    for (index, size) in [(0, 1), (5, 16), (15, 16), (16, 17), (100, 257), (299, 300)] {
+        assert_eq!(
+            audit::inclusion(&pg, index, size).await.expect("inclusion"),
+            store.inclusion_proof(index, size).await.expect("SQLite"),
+            "inclusion of {index} in {size}"
+        );
+    }
+    for (old, new) in [(1, 2), (7, 16), (16, 33), (33, 300), (255, 256), (300, 300)] {
+        assert_eq!(
+            audit::consistency(&pg, old, new)
+                .await
+                .expect("consistency"),
+            store.consistency_proof(old, new).await.expect("SQLite"),
+            "consistency {old} to {new}"
+        );
+    }
+    for (from, to) in [(0, 0), (10, 40), (290, 0)] {
+        assert_eq!(
+            audit::verify(&pg, from, to).await.expect("verify"),
+            store.verify_audit(from, to).await.expect("SQLite"),
+            "verify {from}..{to}"
+        );
+    }
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proofs_from_postgres_verify_with_the_project_s_verifier() {
+    if !postgres_ready() {
+        return;
+    }
+    let (pg, _) = fresh().await;
+    let bodies = synthetic_bodies(22, 700);
+    let mut log = Vec::new();
+    for group in bodies.chunks(37) {
+        log.extend(
+            audit::append_group(&pg, group.to_vec())
+                .await
+                .expect("append"),
+        );
+    }
+    let n = log.len() as u64;
+    let mut rng = StdRng::seed_from_u64(22);
+    for _ in 0..60 {
+        let size = rng.random_range(1..=n);
+        let index = rng.random_range(0..size);
+        let root = audit::root(&pg, size).await.expect("root");
+        let proof = audit::inclusion(&pg, index, size).await.expect("inclusion");
+        let leaf = leaf_of(&log[index as usize]);
+        merkle::verify_inclusion(&leaf, index, size, &proof, &root)
+            .unwrap_or_else(|e| panic!("inclusion of {index} in {size}: {e}"));
+        let other = leaf_of(&log[((index + 1) % n) as usize]);
+        assert!(merkle::verify_inclusion(&other, index, size, &proof, &root).is_err());
+
+        let old = rng.random_range(1..=size);
+        let old_root = audit::root(&pg, old).await.expect("old root");
+        let proof = audit::consistency(&pg, old, size)
+            .await
+            .expect("consistency");
+        merkle::verify_consistency(old, size, &old_root, &root, &proof)
+            .unwrap_or_else(|e| panic!("consistency {old} to {size}: {e}"));
+        if old < size {
+            let forged = merkle::node_hash(&old_root, &old_root);
+            assert!(merkle::verify_consistency(old, size, &forged, &root, &proof).is_err());
+        }
+    }
+    assert!(matches!(
+        audit::root(&pg, n + 1).await,
+        Err(PgError::TreeIncomplete(..))
+    ));
+}
+
+#[tokio::test]
+async fn an_edited_entry_is_named_and_an_edited_head_is_refused() {
+    if !postgres_ready() {
+        return;
+    }
+    let (pg, _) = fresh().await;
+    audit::append_group(&pg, synthetic_bodies(23, 40))
+        .await
+        .expect("append");
+    let client = pg.client().await.expect("client");
+    client
+        .execute(
+            "UPDATE audit_log SET outcome = 'NO_RECORD' WHERE seq = 8",
+            &[],
+        )
+        .await
+        .expect("tamper");
+    let verification = audit::verify(&pg, 0, 0).await.expect("verify");
+    assert_eq!(verification.first_broken.map(|(seq, _)| seq), Some(8));
+    assert_eq!(verification.entries_checked, 7);
+
+    client
+        .execute("UPDATE audit_head SET tree_size = 39", &[])
+        .await
+        .expect("tamper with the head");
+    let refused = audit::append_group(&pg, synthetic_bodies(23, 1)).await;
+    assert!(
+        matches!(refused, Err(PgError::HeadCorrupt(_))),
+        "{refused:?}"
+    );
+    assert_eq!(audit::head(&pg).await.expect("head").seq, 40);
+}

@@ -774,14 +774,13 @@ async fn concurrent_first_checks_after_a_restart_count_the_quota_once() {
     let channel = server.channel(Role::Employer).await;
     let start = std::sync::Arc::new(tokio::sync::Barrier::new(CONCURRENT));
     let mut wave = tokio::task::JoinSet::new();
-    for (doc, name) in p[BEFORE..BEFORE + CONCURRENT].iter().cloned() {
+    for (doc, name) in &p[BEFORE..BEFORE + CONCURRENT] {
         let mut client = proto::check_service_client::CheckServiceClient::new(channel.clone());
+        let request = check_request(doc, name, Purpose::PreHire);
         let start = std::sync::Arc::clone(&start);
         wave.spawn(async move {
             start.wait().await;
-            client
-                .check(check_request(&doc, &name, Purpose::PreHire))
-                .await
+            client.check(request).await
         });
     }
     let (mut answered, mut spent) = (0, 0);

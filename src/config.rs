@@ -72,6 +72,14 @@ pub struct PortalConfig {
     /// Unset: on in dev mode, off otherwise.
     pub enabled: Option<bool>,
     pub listen: SocketAddr,
+    /// Portal connections open at once (TLS handshakes included); more are closed on arrival.
+    pub max_connections: usize,
+    /// Portal connections open at once from one address: a browser keeps about six, an office
+    /// behind one NAT address a few browsers.
+    pub max_connections_per_address: usize,
+    /// Portal connections without a client certificate open at once from one address: they
+    /// are only shown how to install one, which one browser's connections suffice for.
+    pub max_anonymous_connections_per_address: usize,
 }
 
 impl Default for PortalConfig {
@@ -79,6 +87,9 @@ impl Default for PortalConfig {
         Self {
             enabled: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            max_connections: 256,
+            max_connections_per_address: 64,
+            max_anonymous_connections_per_address: 8,
         }
     }
 }
@@ -529,6 +540,15 @@ impl Config {
                 "limits.max_anonymous_connections_per_address",
                 limits.max_anonymous_connections_per_address as u64,
             ),
+            ("portal.max_connections", self.portal.max_connections as u64),
+            (
+                "portal.max_connections_per_address",
+                self.portal.max_connections_per_address as u64,
+            ),
+            (
+                "portal.max_anonymous_connections_per_address",
+                self.portal.max_anonymous_connections_per_address as u64,
+            ),
         ] {
             in_range(
                 key,
@@ -800,6 +820,9 @@ mod tests {
             }),
             ("limits.max_anonymous_connections_per_address", |c| {
                 c.limits.max_anonymous_connections_per_address = 0
+            }),
+            ("portal.max_anonymous_connections_per_address", |c| {
+                c.portal.max_anonymous_connections_per_address = 0
             }),
             ("limits.first_request_timeout_secs", |c| {
                 c.limits.first_request_timeout_secs = 0

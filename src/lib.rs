@@ -2,6 +2,7 @@
 //! has a record that bars them, from a keyed-hash index of records, and keeps a tamper-evident
 //! audit log of every call for prosecutors.
 
+pub mod admission;
 pub mod api;
 pub mod audit;
 pub mod bench;

@@ -89,15 +89,41 @@ pub enum CheckKind {
 /// Why a connection was closed before any call.
 #[derive(Debug, Clone, Copy)]
 pub enum ConnectionRefusal {
-    /// `limits.max_connections` were already open.
+    /// `max_connections` (of `[limits]`, or `[portal]` for the portal) were already open.
     OverLimit = 0,
     /// The TLS handshake failed or timed out.
     Handshake = 1,
-    /// `limits.max_connections_per_address` were already open from the address.
+    /// `max_connections_per_address` were already open from the address.
     AddressLimit = 2,
-    /// `limits.max_anonymous_connections_per_address` without a certificate were already open.
+    /// `max_anonymous_connections_per_address` without a certificate were already open.
     AnonymousLimit = 3,
 }
+
+/// Which listener refused a connection: the portal's refusals are counted under reasons of
+/// their own (`portal_…`), so that the gRPC series stay as they were.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    Grpc = 0,
+    Portal = 1,
+}
+
+impl Listener {
+    /// The name in audit entries and log lines.
+    pub fn label(self) -> &'static str {
+        match self {
+            Listener::Grpc => "grpc",
+            Listener::Portal => "portal",
+        }
+    }
+}
+
+/// The `reason` label of each [`ConnectionRefusal`], in its order.
+const REFUSAL_REASONS: [&str; 4] = [
+    "connection_limit",
+    "tls_handshake",
+    "address_limit",
+    "anonymous_limit",
+];
 
 /// Every series the server exposes.
 pub struct Metrics {
@@ -106,8 +132,10 @@ pub struct Metrics {
     latency: Mutex<BTreeMap<String, Histogram>>,
     checks: [AtomicU64; 3],
     alerts_raised: AtomicU64,
-    /// Connections closed before any call: over the connection limit, or a failed handshake.
-    connections_refused: [AtomicU64; 4],
+    /// Connections closed before any call, by listener and [`ConnectionRefusal`].
+    connections_refused: [[AtomicU64; 4]; 2],
+    /// Times a PRE_HIRE quota was counted from the audit log (once per employer and day).
+    quota_counts_read: AtomicU64,
     /// Refusals folded into a later audit entry instead of written one by one.
     refusals_folded: AtomicU64,
     commit_seconds: Histogram,
@@ -124,6 +152,7 @@ impl Metrics {
             alerts_raised: AtomicU64::new(0),
             connections_refused: Default::default(),
             refusals_folded: AtomicU64::new(0),
+            quota_counts_read: AtomicU64::new(0),
             commit_seconds: Histogram::new(&SECONDS),
             commit_entries: Histogram::new(&ENTRIES),
         }
@@ -152,8 +181,13 @@ impl Metrics {
         self.alerts_raised.fetch_add(alerts, Ordering::Relaxed);
     }
 
-    pub fn connection_refused(&self, why: ConnectionRefusal) {
-        self.connections_refused[why as usize].fetch_add(1, Ordering::Relaxed);
+    pub fn connection_refused(&self, listener: Listener, why: ConnectionRefusal) {
+        self.connections_refused[listener as usize][why as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One count of an employer's PRE_HIRE rows of the day read from the audit log.
+    pub fn quota_count_read(&self) {
+        self.quota_counts_read.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn refusal_folded(&self) {
@@ -208,22 +242,16 @@ impl Metrics {
             "safehire_alerts_raised_total {}",
             self.alerts_raised.load(Ordering::Relaxed)
         );
-        out.push_str("# HELP safehire_connections_refused_total Connections closed before any call, by reason.\n");
+        out.push_str("# HELP safehire_connections_refused_total Connections closed before any call, by reason (the portal's: portal_…).\n");
         out.push_str("# TYPE safehire_connections_refused_total counter\n");
-        for (i, reason) in [
-            "connection_limit",
-            "tls_handshake",
-            "address_limit",
-            "anonymous_limit",
-        ]
-        .iter()
-        .enumerate()
-        {
-            let _ = writeln!(
-                out,
-                "safehire_connections_refused_total{{reason=\"{reason}\"}} {}",
-                self.connections_refused[i].load(Ordering::Relaxed)
-            );
+        for (listener, prefix) in [(Listener::Grpc, ""), (Listener::Portal, "portal_")] {
+            for (i, reason) in REFUSAL_REASONS.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "safehire_connections_refused_total{{reason=\"{prefix}{reason}\"}} {}",
+                    self.connections_refused[listener as usize][i].load(Ordering::Relaxed)
+                );
+            }
         }
         out.push_str("# HELP safehire_refusals_folded_total Refused calls and connections counted in a later audit entry instead of one each.\n");
         out.push_str("# TYPE safehire_refusals_folded_total counter\n");
@@ -231,6 +259,13 @@ impl Metrics {
             out,
             "safehire_refusals_folded_total {}",
             self.refusals_folded.load(Ordering::Relaxed)
+        );
+        out.push_str("# HELP safehire_quota_counts_read_total PRE_HIRE quotas counted from the audit log (once per employer and day).\n");
+        out.push_str("# TYPE safehire_quota_counts_read_total counter\n");
+        let _ = writeln!(
+            out,
+            "safehire_quota_counts_read_total {}",
+            self.quota_counts_read.load(Ordering::Relaxed)
         );
         out.push_str(
             "# HELP safehire_audit_commit_seconds Duration of one durable group commit.\n",

@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tokio_stream::wrappers::ReceiverStream;
 
+use crate::admission::{Admission, AdmissionLimits};
 use crate::api::{
     AlertApi, AppState, AuditApi, CheckApi, OrgApi, OrgDirectory, OversightApi, RegistryApi,
     ReviewApi, RevokedCerts, RosterApi,
@@ -19,10 +20,9 @@ use crate::audit::NewEntry;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::keys::Keys;
-use crate::metrics::{ConnectionRefusal, Metrics};
+use crate::metrics::{Listener, Metrics};
 use crate::proto;
 use crate::store::Store;
-use crate::throttle::{AddressSlots, AuditSampler};
 use crate::tls::{self, PeerStream};
 use crate::{devset, store};
 
@@ -255,7 +255,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
             config.limits.calls_per_second_per_org,
             config.limits.call_burst_per_org,
         ),
-        refusals: crate::throttle::AuditSampler::new(REFUSALS_FOLDED_FOR),
+        refusals: crate::throttle::AuditSampler::new(crate::throttle::REFUSALS_FOLDED_FOR),
         log: crate::checkpoints::LogSigner::new(
             log_signer,
             Duration::from_millis(config.audit_log.checkpoint_interval_ms),
@@ -332,14 +332,21 @@ async fn start_portal(
         .await
         .map_err(bind_error)?;
     let addr = listener.local_addr().map_err(bind_error)?;
-    let handshake = Duration::from_secs(config.limits.handshake_timeout_secs);
+    // The same rule as the gRPC listener's, with the portal's own places (browsers keep
+    // several connections each) and the same handshake deadline.
+    let admission = Admission::new(
+        Listener::Portal,
+        AdmissionLimits {
+            max_connections: config.portal.max_connections,
+            per_address: config.portal.max_connections_per_address,
+            anonymous_per_address: config.portal.max_anonymous_connections_per_address,
+            handshake_timeout: Duration::from_secs(config.limits.handshake_timeout_secs),
+        },
+        Arc::clone(&state),
+    );
     tracing::info!(%addr, "portal listening (HTTPS, client certificates)");
-    Ok((addr, crate::portal::start(listener, tls, state, handshake)))
+    Ok((addr, crate::portal::start(listener, tls, state, admission)))
 }
-
-/// Like refusals (one organisation over its rate, one address failing its handshakes) get one
-/// audit entry per this interval, which counts the ones folded into it.
-const REFUSALS_FOLDED_FOR: Duration = Duration::from_secs(60);
 
 /// How long before its end the server's own certificate or CA is worth a warning at start.
 const EXPIRY_WARNING_DAYS: u32 = 30;
@@ -480,12 +487,10 @@ fn call_span(request: &tonic::codegen::http::Request<()>) -> tracing::Span {
     span
 }
 
-/// Accepts TCP connections and completes TLS handshakes off the accept path; a failed handshake
-/// (a certificate from another CA, an expired one, not TLS at all) is audited and dropped.
-/// Past `max_connections` open at once, or `max_connections_per_address` from one address, a
-/// new connection is closed on arrival: a flood of connections must not take the memory and
-/// file descriptors the served ones need. A connection without a client certificate can only
-/// be refused, so an address gets few of those (`max_anonymous_connections_per_address`).
+/// Accepts TCP connections and completes TLS handshakes off the accept path, admitting each
+/// under `[limits]` ([`Admission`]: global and per-address limits, the handshake deadline, few
+/// connections without a certificate per address, refusals audited folded). An admitted
+/// connection is closed if it sends nothing within `first_request_timeout_secs`.
 fn accept_loop(
     listener: TcpListener,
     acceptor: TlsAcceptor,
@@ -493,15 +498,17 @@ fn accept_loop(
     limits: &crate::config::Limits,
 ) -> ReceiverStream<Result<PeerStream, std::io::Error>> {
     let (ready, connections) = mpsc::channel(64);
-    let handshake_timeout = Duration::from_secs(limits.handshake_timeout_secs);
     let first_request_timeout = Duration::from_secs(limits.first_request_timeout_secs);
-    let max_connections = limits.max_connections;
-    let per_address = limits.max_connections_per_address;
-    let anonymous_per_address = limits.max_anonymous_connections_per_address;
-    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
-    let address_slots = AddressSlots::new(per_address);
-    let anonymous_slots = Arc::new(AddressSlots::new(anonymous_per_address));
-    let refusals = Arc::new(AuditSampler::new(REFUSALS_FOLDED_FOR));
+    let admission = Arc::new(Admission::new(
+        Listener::Grpc,
+        AdmissionLimits {
+            max_connections: limits.max_connections,
+            per_address: limits.max_connections_per_address,
+            anonymous_per_address: limits.max_anonymous_connections_per_address,
+            handshake_timeout: Duration::from_secs(limits.handshake_timeout_secs),
+        },
+        state,
+    ));
     tokio::spawn(async move {
         loop {
             let (tcp, remote) = tokio::select! {
@@ -515,120 +522,28 @@ fn accept_loop(
                 },
                 () = ready.closed() => break,
             };
-            let Some(address_slot) = address_slots.take(remote.ip()) else {
-                drop(tcp);
-                let reason = format!("{per_address} connections already open from the address");
-                audit_refused_connection(
-                    &state,
-                    &refusals,
-                    remote,
-                    ConnectionRefusal::AddressLimit,
-                    &reason,
-                )
-                .await;
-                continue;
-            };
-            let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-                drop(tcp);
-                let reason = format!("{max_connections} connections already open");
-                audit_refused_connection(
-                    &state,
-                    &refusals,
-                    remote,
-                    ConnectionRefusal::OverLimit,
-                    &reason,
-                )
-                .await;
-                continue;
+            let ticket = match admission.admit(remote) {
+                Ok(ticket) => ticket,
+                Err(refused) => {
+                    drop(tcp);
+                    admission.refuse(remote, refused).await;
+                    continue;
+                }
             };
             let _ = tcp.set_nodelay(true);
             let acceptor = acceptor.clone();
             let ready = ready.clone();
-            let state = Arc::clone(&state);
-            let refusals = Arc::clone(&refusals);
-            let anonymous_slots = Arc::clone(&anonymous_slots);
+            let admission = Arc::clone(&admission);
             tokio::spawn(async move {
-                let (why, reason) = match tokio::time::timeout(
-                    handshake_timeout,
-                    acceptor.accept(tcp),
-                )
-                .await
+                if let Some((stream, ticket)) =
+                    admission.handshake(&acceptor, tcp, remote, ticket).await
                 {
-                    Ok(Ok(stream)) => {
-                        let mut held: tls::Held = vec![Box::new(slot), Box::new(address_slot)];
-                        if stream.get_ref().1.peer_certificates().is_none() {
-                            match anonymous_slots.take(remote.ip()) {
-                                Some(anonymous) => held.push(Box::new(anonymous)),
-                                None => {
-                                    drop(stream);
-                                    drop(held);
-                                    let reason = format!(
-                                        "{anonymous_per_address} connections without a client certificate already open from the address"
-                                    );
-                                    audit_refused_connection(
-                                        &state,
-                                        &refusals,
-                                        remote,
-                                        ConnectionRefusal::AnonymousLimit,
-                                        &reason,
-                                    )
-                                    .await;
-                                    return;
-                                }
-                            }
-                        }
-                        let stream = PeerStream::new(stream, held, first_request_timeout);
-                        let _ = ready.send(Ok(stream)).await;
-                        return;
-                    }
-                    Ok(Err(e)) => (ConnectionRefusal::Handshake, e.to_string()),
-                    Err(_) => (
-                        ConnectionRefusal::Handshake,
-                        "handshake timed out".to_string(),
-                    ),
-                };
-                drop((slot, address_slot));
-                audit_refused_connection(&state, &refusals, remote, why, &reason).await;
+                    let stream =
+                        PeerStream::new(stream, vec![Box::new(ticket)], first_request_timeout);
+                    let _ = ready.send(Ok(stream)).await;
+                }
             });
         }
     });
     ReceiverStream::new(connections)
-}
-
-/// Audits a connection refused before any call: the first from an address each minute gets
-/// its own entry, which counts those folded into it since the last (a load balancer's TCP
-/// probe fails the handshake every few seconds, and would otherwise fill the log).
-async fn audit_refused_connection(
-    state: &AppState,
-    refusals: &AuditSampler,
-    remote: SocketAddr,
-    why: ConnectionRefusal,
-    reason: &str,
-) {
-    state.metrics.connection_refused(why);
-    let (action, outcome) = match why {
-        ConnectionRefusal::OverLimit
-        | ConnectionRefusal::AddressLimit
-        | ConnectionRefusal::AnonymousLimit => ("net.connection", "RESOURCE_EXHAUSTED"),
-        ConnectionRefusal::Handshake => ("tls.handshake", "UNAUTHENTICATED"),
-    };
-    let Some(folded) = refusals.sample(
-        &format!("{action} {} {}", why as u8, remote.ip()),
-        std::time::Instant::now(),
-    ) else {
-        state.metrics.refusal_folded();
-        tracing::debug!(%remote, reason, action, "connection refused (folded)");
-        return;
-    };
-    tracing::info!(%remote, reason, action, "connection refused");
-    let entry = NewEntry {
-        at_micros: state.now_micros(),
-        action: action.into(),
-        outcome: outcome.into(),
-        detail: format!("remote={} reason={reason} folded={folded}", remote.ip()),
-        ..NewEntry::default()
-    };
-    if let Err(e) = state.store.append_audit(entry).await {
-        tracing::error!(error = %e, "could not audit a refused connection");
-    }
 }

@@ -8,6 +8,11 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Like refusals (one organisation over its rate, one address failing its handshakes or over
+/// its connection limit) get one audit entry per this interval, which counts the ones folded
+/// into it.
+pub const REFUSALS_FOLDED_FOR: Duration = Duration::from_secs(60);
+
 /// Keys tracked at most; past it, idle keys are forgotten first.
 const MAX_KEYS: usize = 100_000;
 

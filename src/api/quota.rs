@@ -34,10 +34,14 @@ impl PreHireQuota {
             Some((day, used)) if day == today => used,
             _ => {
                 let since = crate::clock::to_micros(crate::clock::start_of_day(today));
-                state
+                let used = state
                     .store
                     .pre_hire_rows_since(employer.to_string(), since)
-                    .await?
+                    .await?;
+                // Observable, so that a test can tell one count per employer and day from one
+                // per concurrent first check.
+                state.metrics.quota_count_read();
+                used
             }
         };
         let limit = state.rules.pre_hire_rows_per_day_for(employer);

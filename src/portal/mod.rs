@@ -28,6 +28,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
+use crate::admission::Admission;
 use crate::api::AppState;
 use crate::tls::PeerInfo;
 
@@ -35,8 +36,6 @@ pub use calls::Services;
 
 /// Largest upload accepted (a staff file): 20 MiB is some 200,000 rows.
 const MAX_UPLOAD_BYTES: usize = 20 * 1024 * 1024;
-/// Connections open at once; more are closed on arrival.
-const MAX_CONNECTIONS: usize = 256;
 /// A browser idle this long on a kept-alive connection is let go.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -51,12 +50,15 @@ pub struct Portal {
     results: employer::ResultFiles,
 }
 
-/// Serves the portal on `listener` until the task is aborted.
+/// Serves the portal on `listener` until the task is aborted, admitting connections under
+/// `admission` as the gRPC listener does. A browser without a client certificate is shown how
+/// to install one, so its connection is served; it only counts among its address's few
+/// certificate-less places.
 pub fn start(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     state: Arc<AppState>,
-    handshake_timeout: Duration,
+    admission: Admission,
 ) -> JoinHandle<()> {
     let portal = Arc::new(Portal {
         services: Services::new(Arc::clone(&state)),
@@ -66,42 +68,40 @@ pub fn start(
     });
     let router = router(portal);
     let acceptor = TlsAcceptor::from(tls);
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let admission = Arc::new(admission);
     tokio::spawn(async move {
         loop {
             let Ok((tcp, remote)) = listener.accept().await else {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             };
-            let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-                tracing::info!(%remote, "portal connection refused: too many open");
-                continue;
+            let ticket = match admission.admit(remote) {
+                Ok(ticket) => ticket,
+                Err(refused) => {
+                    drop(tcp);
+                    admission.refuse(remote, refused).await;
+                    continue;
+                }
             };
             let acceptor = acceptor.clone();
             let router = router.clone();
+            let admission = Arc::clone(&admission);
             tokio::spawn(async move {
-                let _slot = slot;
-                serve_connection(acceptor, tcp, remote, router, handshake_timeout).await;
+                if let Some((tls, _ticket)) =
+                    admission.handshake(&acceptor, tcp, remote, ticket).await
+                {
+                    serve_connection(tls, remote, router).await;
+                }
             });
         }
     })
 }
 
 async fn serve_connection(
-    acceptor: TlsAcceptor,
-    tcp: tokio::net::TcpStream,
+    tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
     remote: SocketAddr,
     router: Router,
-    handshake_timeout: Duration,
 ) {
-    let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
-        Ok(Ok(tls)) => tls,
-        Ok(Err(e)) => {
-            tracing::debug!(%remote, error = %e, "portal handshake failed");
-            return;
-        }
-        Err(_) => return,
-    };
     let peer = PeerInfo::of(&tls);
     let app = router.layer(axum::Extension(peer));
     let service = hyper_util::service::TowerToHyperService::new(app);

@@ -14,7 +14,7 @@ use crate::common;
 use common::{TestServer, check_request, people};
 use safehire::org::Role;
 use safehire::proto::{self, Purpose};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tonic::Code;
 
@@ -29,6 +29,11 @@ async fn attacker_tcp(server: SocketAddr) -> std::io::Result<TcpStream> {
 
 /// A TLS client that trusts the dev CA and presents no certificate.
 fn anonymous_tls(server: &TestServer) -> tokio_rustls::TlsConnector {
+    anonymous_tls_speaking(server, b"h2")
+}
+
+/// [`anonymous_tls`] offering `alpn` (`http/1.1` for the portal).
+fn anonymous_tls_speaking(server: &TestServer, alpn: &[u8]) -> tokio_rustls::TlsConnector {
     safehire::tls::install_crypto_provider();
     let mut roots = rustls::RootCertStore::empty();
     for ca in safehire::tls::load_certs(&server.certs_dir().join("ca.pem")).unwrap() {
@@ -37,7 +42,7 @@ fn anonymous_tls(server: &TestServer) -> tokio_rustls::TlsConnector {
     let mut config = rustls::ClientConfig::builder()
         .with_root_certificates(roots)
         .with_no_client_auth();
-    config.alpn_protocols = vec![b"h2".to_vec()];
+    config.alpn_protocols = vec![alpn.to_vec()];
     tokio_rustls::TlsConnector::from(Arc::new(config))
 }
 
@@ -156,6 +161,112 @@ async fn connection_floods_from_one_address_leave_employers_served() {
     eprintln!(
         "employer answered in {took:?}; {refused} attacker connections refused, {entries} audit entries"
     );
+}
+
+/// The portal admits by the gRPC listener's rule: past its address's few certificate-less
+/// places, a browser without a certificate is closed at once (and audited folded), while those
+/// admitted are served and an employer's request is answered.
+#[tokio::test]
+async fn certificate_less_portal_connections_past_the_address_limit_are_closed_at_once() {
+    let server = TestServer::start().await;
+    let portal = server.portal_addr.expect("the portal is on");
+    let limit = server.config.portal.max_anonymous_connections_per_address;
+    let tls = anonymous_tls_speaking(&server, b"http/1.1");
+    let domain = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let before = server.audit_rows().len();
+
+    // `limit` certificate-less connections from one address, each served (the page on how to
+    // install a certificate) and kept alive, so that the server has admitted every one.
+    let mut held = Vec::new();
+    for _ in 0..limit {
+        let tcp = attacker_tcp(portal).await.unwrap();
+        let mut stream = tls.connect(domain.clone(), tcp).await.unwrap();
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nhost: localhost\r\n\r\n")
+            .await
+            .unwrap();
+        let head = read_head(&mut stream, Duration::from_secs(10)).await;
+        assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+        held.push(stream);
+    }
+    // Past them, each new one is closed right after its handshake.
+    const PAST: usize = 5;
+    for _ in 0..PAST {
+        let tcp = attacker_tcp(portal).await.unwrap();
+        // A failed connect is closed too: before the client saw its handshake end.
+        if let Ok(mut stream) = tls.connect(domain.clone(), tcp).await {
+            assert!(
+                closed_within(&mut stream, Duration::from_secs(5)).await,
+                "a certificate-less connection past the limit stayed open"
+            );
+        }
+    }
+    // Those admitted are still open, and an employer is served.
+    for stream in &mut held {
+        assert!(!closed_within(stream, Duration::from_millis(50)).await);
+    }
+    let page = crate::portal::https(
+        &server,
+        Some(Role::Employer),
+        "GET / HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(page.status, 200, "{}", page.head);
+
+    // Each refusal is counted, and audited, just after its connection is closed.
+    let counted = "safehire_connections_refused_total{reason=\"portal_anonymous_limit\"}";
+    let refused_entries = || -> Vec<common::AuditRow> {
+        server.audit_rows()[before..]
+            .iter()
+            .filter(|r| r.action == "net.connection")
+            .cloned()
+            .collect()
+    };
+    let waited = Instant::now();
+    let (mut scrape, mut refusals) = (server.scrape().await, refused_entries());
+    while (metric(&scrape, counted) < PAST as u64 || refusals.is_empty())
+        && waited.elapsed() < Duration::from_secs(5)
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        (scrape, refusals) = (server.scrape().await, refused_entries());
+    }
+    assert_eq!(metric(&scrape, counted), PAST as u64);
+    // One audit entry for the five refusals, the others counted as folded into it.
+    assert_eq!(refusals.len(), 1, "{refusals:?}");
+    assert_eq!(refusals[0].outcome, "RESOURCE_EXHAUSTED");
+    for part in [
+        "remote=127.0.0.2",
+        "listener=portal",
+        "without a client certificate",
+        "folded=0",
+    ] {
+        assert!(refusals[0].detail.contains(part), "{}", refusals[0].detail);
+    }
+    assert_eq!(
+        metric(
+            &scrape,
+            "safehire_connections_refused_total{reason=\"anonymous_limit\"}"
+        ),
+        0,
+        "the gRPC listener refused nothing"
+    );
+    assert!(metric(&scrape, "safehire_refusals_folded_total") >= PAST as u64 - 1);
+}
+
+/// The head of the first response on `stream` (through its blank line), or what arrived
+/// before `within`.
+async fn read_head<S: tokio::io::AsyncRead + Unpin>(stream: &mut S, within: Duration) -> String {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + within;
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, stream.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => head.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&head).into_owned()
 }
 
 #[tokio::test]

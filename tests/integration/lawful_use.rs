@@ -744,3 +744,73 @@ async fn unchecked_additions_after_the_first_declaration_count_against_the_quota
         .unwrap_err();
     assert_eq!(spent.code(), Code::ResourceExhausted);
 }
+
+fn metric(scrape: &str, series: &str) -> u64 {
+    scrape
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// After a restart the day's PRE_HIRE rows are counted from the log once, under the employer's
+/// lock: concurrent first checks wait for that one count instead of each scanning the log,
+/// and the quota they share is still exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_first_checks_after_a_restart_count_the_quota_once() {
+    // Rows enough in the log that its count takes a while, as after a day of batches.
+    const BEFORE: usize = 3_000;
+    const LEFT: u64 = 12;
+    const CONCURRENT: usize = 64;
+    const QUOTA: u64 = BEFORE as u64 + LEFT;
+    let mut server = TestServer::start_with(|c| c.rules.pre_hire_rows_per_day = QUOTA).await;
+    let p = people(174, BEFORE + CONCURRENT + 1);
+    let ids: Vec<String> = p[..BEFORE].iter().map(|(doc, _)| doc.clone()).collect();
+    let results = run_batch(&server, batch_header("before-restart"), rows(&ids, "张三")).await;
+    assert_eq!(results.iter().filter_map(row_outcome).count(), BEFORE);
+    server.restart().await;
+    let read = "safehire_quota_counts_read_total";
+    let before = metric(&server.scrape().await, read);
+
+    let channel = server.channel(Role::Employer).await;
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(CONCURRENT));
+    let mut wave = tokio::task::JoinSet::new();
+    for (doc, name) in &p[BEFORE..BEFORE + CONCURRENT] {
+        let mut client = proto::check_service_client::CheckServiceClient::new(channel.clone());
+        let request = check_request(doc, name, Purpose::PreHire);
+        let start = std::sync::Arc::clone(&start);
+        wave.spawn(async move {
+            start.wait().await;
+            client.check(request).await
+        });
+    }
+    let (mut answered, mut spent) = (0, 0);
+    while let Some(answer) = wave.join_next().await {
+        match answer.unwrap() {
+            Ok(_) => answered += 1,
+            Err(status) if status.code() == Code::ResourceExhausted => spent += 1,
+            Err(status) => panic!("{status:?}"),
+        }
+    }
+    let after = metric(&server.scrape().await, read);
+    assert_eq!(
+        after - before,
+        1,
+        "the day's count was read {} times",
+        after - before
+    );
+    assert_eq!(answered, LEFT, "what the restart left of the quota");
+    assert_eq!(spent, CONCURRENT as u64 - LEFT);
+    let (doc, name) = &p[BEFORE + CONCURRENT];
+    let refused = server
+        .checks(Role::Employer)
+        .await
+        .check(check_request(doc, name, Purpose::PreHire))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted);
+    assert_eq!(
+        metric(&server.scrape().await, read),
+        after,
+        "counted once a day"
+    );
+}

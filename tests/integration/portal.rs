@@ -14,9 +14,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::common::{self, TestServer, people, record};
 
-struct Reply {
-    status: u16,
-    head: String,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) head: String,
     body: String,
 }
 
@@ -36,7 +36,7 @@ impl Reply {
 }
 
 /// One HTTP/1.1 request to the portal over TLS, presenting `role`'s dev certificate or none.
-async fn https(server: &TestServer, role: Option<Role>, request: &str) -> Reply {
+pub(crate) async fn https(server: &TestServer, role: Option<Role>, request: &str) -> Reply {
     safehire::tls::install_crypto_provider();
     let mut roots = rustls::RootCertStore::empty();
     for ca in CertificateDer::pem_file_iter(server.certs_dir().join("ca.pem")).unwrap() {

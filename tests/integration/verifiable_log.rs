@@ -540,6 +540,11 @@ async fn an_untouched_copy_verifies_against_the_witnessed_checkpoint() {
 
 /// `audit verify --db` on a copy of a real server's database after `edit`.
 async fn verify_edited_copy(edit: &str) -> (Output, Output, TestServer) {
+    verify_edited_copy_after(0, edit).await
+}
+
+/// [`verify_edited_copy`] of a log grown first by `more` PRE_HIRE checks (each one entry).
+async fn verify_edited_copy_after(more: usize, edit: &str) -> (Output, Output, TestServer) {
     let mut server = TestServer::start().await;
     let (doc, name) = people(156, 1).pop().unwrap();
     server
@@ -559,6 +564,10 @@ async fn verify_edited_copy(edit: &str) -> (Output, Output, TestServer) {
         .unwrap()
         .into_inner();
     assert_eq!(found.outcome, proto::Outcome::RecordFound as i32);
+    let mut checks = server.checks(Role::Employer).await;
+    for (doc, name) in people(157, more) {
+        checks.check(pre_hire(&doc, &name)).await.unwrap();
+    }
     server.stop().await;
     let copy = tempfile::tempdir().unwrap().keep();
     copy_data(&server.config.data_dir, &copy);
@@ -612,6 +621,44 @@ async fn an_organisations_role_changed_in_the_table_is_named_by_verify() {
     assert_eq!(
         stdout(&after).matches("NOT EXPLAINED").count(),
         1,
+        "{}",
+        said(&after)
+    );
+}
+
+/// PRE_HIRE checks enough for a log of more than 64 entries: stored tree nodes at levels 4, 5
+/// and 6 (`STORED_FROM_LEVEL` is 4; the levels below are hashed from the entries).
+const PAST_64_ENTRIES: usize = 70;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_tree_node_changed_in_the_table_is_named_by_verify() {
+    // Level 5, index 1: the node over entries 33 to 64, completed by entry 64.
+    let (before, after, server) = verify_edited_copy_after(
+        PAST_64_ENTRIES,
+        "UPDATE audit_tree SET hash = zeroblob(32) WHERE level = 5 AND idx = 1",
+    )
+    .await;
+    assert!(server.audit_rows().len() > 64);
+    assert!(before.status.success(), "{}", said(&before));
+    assert_eq!(after.status.code(), Some(8), "{}", said(&after));
+    assert!(
+        stdout(&after).contains("tree node (level 5, index 1) does not match entry 64"),
+        "{}",
+        said(&after)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tree_node_below_the_stored_levels_is_reported_by_verify() {
+    let (before, after, _server) = verify_edited_copy_after(
+        PAST_64_ENTRIES,
+        "INSERT INTO audit_tree (level, idx, hash) VALUES (0, 3, zeroblob(32))",
+    )
+    .await;
+    assert!(before.status.success(), "{}", said(&before));
+    assert_eq!(after.status.code(), Some(8), "{}", said(&after));
+    assert!(
+        stdout(&after).contains("the tree holds 1 nodes below level 4, which are never stored"),
         "{}",
         said(&after)
     );

@@ -162,6 +162,7 @@ impl TestServer {
             portal: safehire::config::PortalConfig {
                 enabled: None,
                 listen: "127.0.0.1:0".parse().unwrap(),
+                ..Default::default()
             },
             ..Config::default()
         };

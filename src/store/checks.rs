@@ -2,6 +2,8 @@
 //! another name, the hidden review case that mismatch opens, in the same transaction — the same
 //! write path as any check, so that neither the answer nor its timing tells the caller.
 
+use std::sync::LazyLock;
+
 use super::StoreError;
 use super::reviews;
 use super::writer::WriteCtx;
@@ -18,9 +20,24 @@ pub struct CheckRecord {
     pub name_mismatch: bool,
 }
 
-/// Appends the check's entry (and opens its hidden review); returns the entry.
+/// The audit entries that are answered checks, as a condition on `audit_log`: a check id, a
+/// subject and an answer. The review and alert entries that follow a check name its id and
+/// subject too (a case opened on a check even carries NEEDS_REVIEW), and are not checks.
+pub static ANSWERED: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "check_id <> '' AND subject IS NOT NULL AND action <> '{}' AND outcome IN ('{}', '{}', '{}')",
+        reviews::OPEN_ACTION,
+        Outcome::NoRecord.label(),
+        Outcome::RecordFound.label(),
+        Outcome::NeedsReview.label()
+    )
+});
+
+/// Appends the check's entry, counts it on the employer's roster (and opens its hidden
+/// review); returns the entry.
 pub fn record(ctx: &mut WriteCtx<'_>, check: CheckRecord) -> Result<Entry, StoreError> {
     let entry = ctx.audit(check.entry)?;
+    ctx.note_check(&entry.body)?;
     if let (true, Some(subject)) = (check.name_mismatch, entry.body.subject) {
         reviews::open(
             ctx,
@@ -44,19 +61,13 @@ pub fn pre_hire_rows_since(
     since: i64,
 ) -> Result<u64, StoreError> {
     let count: i64 = conn
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT COUNT(*) FROM audit_log
-             WHERE employer = ?1 AND at >= ?2 AND purpose = ?3 AND check_id != ''
-               AND subject IS NOT NULL AND outcome IN (?4, ?5)",
-        )?
+             WHERE employer = ?1 AND at >= ?2 AND purpose = ?3 AND {}",
+            *ANSWERED
+        ))?
         .query_row(
-            rusqlite::params![
-                employer,
-                since,
-                Purpose::PreHire.label(),
-                Outcome::NoRecord.label(),
-                Outcome::RecordFound.label()
-            ],
+            rusqlite::params![employer, since, Purpose::PreHire.label()],
             |row| row.get(0),
         )?;
     Ok(super::audit_sql::from_i64(count))

@@ -17,10 +17,11 @@ use crate::roster::{AlertAction, ReviewResolution};
 /// resolutions are left out, so that the same moment always gives the same facts.
 pub fn unit_facts(conn: &Connection, employer: &str, as_of: i64) -> Result<UnitFacts, StoreError> {
     let mut facts = UnitFacts::default();
-    let mut checks = conn.prepare_cached(
+    let mut checks = conn.prepare_cached(&format!(
         "SELECT subject, at, outcome FROM audit_log
-         WHERE employer = ?1 AND at <= ?2 AND check_id != '' AND subject IS NOT NULL",
-    )?;
+         WHERE employer = ?1 AND at <= ?2 AND {}",
+        *super::checks::ANSWERED
+    ))?;
     let mut rows = checks.query(params![employer, as_of])?;
     while let Some(row) = rows.next()? {
         let outcome: String = row.get(2)?;

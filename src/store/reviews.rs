@@ -60,7 +60,7 @@ pub fn open(
         ])?;
     let id = from_i64(ctx.conn.last_insert_rowid());
     ctx.audit(NewEntry {
-        action: "review.open".into(),
+        action: OPEN_ACTION.into(),
         employer: employer.to_string(),
         subject: Some(subject),
         outcome: reason.label().into(),
@@ -73,6 +73,9 @@ pub fn open(
     })?;
     Ok(id)
 }
+
+/// The action of the entry that opens a case.
+pub const OPEN_ACTION: &str = "review.open";
 
 const REVIEW_COLUMNS: &str = "r.id, r.employer, r.reason, r.check_id, r.alert_id, r.opened_at,
      r.resolution, r.resolved_at, r.resolved_by, r.note, r.subject";

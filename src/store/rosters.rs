@@ -468,11 +468,17 @@ pub fn set_recheck_done(conn: &Connection, employer: &str, at: i64) -> Result<()
     Ok(())
 }
 
-/// Keeps the last check of a roster member on its row: called for every audit entry, in its
-/// transaction. A check (an entry with a check id and a subject) of someone on `employer`'s
-/// roster, current or departed, is one point update by the primary key; of anyone else (an
-/// applicant of a million-row batch) one B-tree descent that finds nothing and writes nothing,
-/// so the bulk path pays no write amplification (see BENCHMARKS.md, "GetRoster").
+/// Whether `employer` has ever declared anyone (current or departed members keep their rows).
+pub fn has_members(conn: &Connection, employer: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM roster_members WHERE employer = ?1)")?
+        .query_row(params![employer], |row| row.get(0))?)
+}
+
+/// Keeps the last check of a roster member on its row, in the check's transaction. A check of
+/// someone on `employer`'s roster, current or departed, is one point update by the primary
+/// key; of anyone else (an applicant) one B-tree descent that finds nothing and writes
+/// nothing, so the bulk path pays no write amplification (see BENCHMARKS.md, "GetRoster").
 pub fn note_check(conn: &Connection, entry: &NewEntry) -> Result<(), StoreError> {
     let Some(subject) = entry.subject.filter(|_| !entry.check_id.is_empty()) else {
         return Ok(());
@@ -496,17 +502,18 @@ pub fn note_check(conn: &Connection, entry: &NewEntry) -> Result<(), StoreError>
 /// before, uploads are row-limited and one at a time per organisation, and it keeps every
 /// later GetRoster to the roster's own rows.
 fn fill_last_checks(conn: &Connection, upload: &str, employer: &str) -> Result<(), StoreError> {
-    conn.prepare_cached(
+    conn.prepare_cached(&format!(
         "WITH last (subject, at) AS (
              SELECT subject, MAX(at) FROM audit_log
-             WHERE employer = ?1 AND check_id <> '' AND subject IS NOT NULL
+             WHERE employer = ?1 AND {}
                AND subject IN (SELECT subject FROM roster_staging WHERE upload = ?2)
              GROUP BY subject)
          UPDATE roster_members SET last_checked_at = last.at
          FROM last
          WHERE roster_members.employer = ?1 AND roster_members.subject = last.subject
            AND roster_members.last_checked_at IS NULL",
-    )?
+        *super::checks::ANSWERED
+    ))?
     .execute(params![employer, upload])?;
     Ok(())
 }

@@ -29,9 +29,20 @@ const STATEMENT_CACHE: usize = 128;
 pub struct WriteCtx<'a> {
     pub conn: &'a Connection,
     chain: &'a mut Chain,
+    /// The last employer this job asked about and whether it keeps a roster: a batch of a
+    /// thousand applicants asks once, not once a row.
+    rostered: Option<(String, bool)>,
 }
 
-impl WriteCtx<'_> {
+impl<'a> WriteCtx<'a> {
+    fn new(conn: &'a Connection, chain: &'a mut Chain) -> Self {
+        Self {
+            conn,
+            chain,
+            rostered: None,
+        }
+    }
+
     /// Appends an audit entry, and the Merkle nodes it completes, in the current transaction.
     pub fn audit(&mut self, body: NewEntry) -> Result<Entry, StoreError> {
         let conn = self.conn;
@@ -39,8 +50,25 @@ impl WriteCtx<'_> {
             super::tree_sql::insert_node(conn, id, hash)
         })?;
         super::audit_sql::insert(conn, &entry)?;
-        super::rosters::note_check(conn, &entry.body)?;
         Ok(entry)
+    }
+
+    /// Counts an answered check on its employer's roster (see [`super::rosters::note_check`]).
+    /// Only a check's own entry may: the review, resolution and alert entries that name the
+    /// same check id are not checks.
+    pub fn note_check(&mut self, check: &NewEntry) -> Result<(), StoreError> {
+        let rostered = match &self.rostered {
+            Some((employer, rostered)) if *employer == check.employer => *rostered,
+            _ => {
+                let rostered = super::rosters::has_members(self.conn, &check.employer)?;
+                self.rostered = Some((check.employer.clone(), rostered));
+                rostered
+            }
+        };
+        if rostered {
+            super::rosters::note_check(self.conn, check)?;
+        }
+        Ok(())
     }
 }
 
@@ -242,7 +270,7 @@ fn commit_batch(conn: &Connection, chain: &mut Chain, batch: &mut Vec<Job>, stat
             continue;
         }
         let chain_at_job = *chain;
-        let (succeeded, completion) = job(&mut WriteCtx { conn, chain });
+        let (succeeded, completion) = job(&mut WriteCtx::new(conn, chain));
         let closed = if succeeded {
             exec(conn, "RELEASE job")
         } else {
@@ -268,7 +296,7 @@ fn commit_alone(conn: &Connection, chain: &mut Chain, job: Job, stats: &mut Tall
         tracing::error!(error = %e, "writer could not begin a transaction");
         return;
     }
-    let (succeeded, completion) = job(&mut WriteCtx { conn, chain });
+    let (succeeded, completion) = job(&mut WriteCtx::new(conn, chain));
     let committed = if succeeded {
         commit(conn, chain, chain_before, stats, 1)
     } else {

@@ -954,3 +954,73 @@ async fn a_members_last_check_follows_checks_before_and_after_joining() {
     assert_eq!(after.due_count, 2, "a PERIODIC check of a member counts");
     assert!(after.due.iter().all(|d| d.staff_ref != "S00001"));
 }
+
+/// A member's last check is the check's own time. The case a name mismatch opens, its
+/// resolution a year later and the alert that follows all name the check, and none of them is
+/// a check: after them the member is still due.
+#[tokio::test]
+async fn a_review_resolved_later_does_not_count_as_a_check() {
+    let server = TestServer::start().await;
+    let p = people(72, 2);
+    server
+        .import(vec![record(
+            1,
+            "REC-R1",
+            &p[0].0,
+            &p[1].1,
+            Category::Sexual,
+        )])
+        .await;
+    replace(&server, Role::Employer, "", members_of(&p[..1], 1))
+        .await
+        .unwrap();
+    let check = server
+        .checks(Role::Employer)
+        .await
+        .check(common::check_request(
+            &p[0].0,
+            &p[0].1,
+            proto::Purpose::Periodic,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(check.outcome, proto::Outcome::NoRecord as i32);
+    let checked_at = roster_status(&server).await;
+    assert_eq!(checked_at.due_count, 0, "the member was just checked");
+
+    server.clock.advance(time::Duration::days(366));
+    let before = roster_status(&server).await;
+    assert_eq!(before.due_count, 1);
+    let last_check = before.due[0].last_checked_at;
+    assert!(last_check.is_some());
+
+    let mut registrar = server.reviews(Role::Registrar).await;
+    let open = registrar
+        .list_reviews(proto::ListReviewsRequest {
+            open_only: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .reviews;
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].check_id, check.check_id);
+    registrar
+        .resolve_review(proto::ResolveReviewRequest {
+            review_id: open[0].id,
+            resolution: proto::ReviewResolution::Confirmed as i32,
+            note: String::new(),
+        })
+        .await
+        .unwrap();
+
+    let after = roster_status(&server).await;
+    assert_eq!(
+        after.due_count, 1,
+        "the resolution and its alert moved the member's last check: {:?}",
+        after.due
+    );
+    assert_eq!(after.due[0].last_checked_at, last_check);
+}

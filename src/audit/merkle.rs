@@ -400,6 +400,78 @@ pub fn verify_consistency(
     Ok(())
 }
 
+/// What a check of the stored tree against the entries found first, worded the same on every
+/// backend so that their reports can be compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TreeProblem {
+    /// The stored node differs from the one recomputed when entry `seq` completed it.
+    Differs { node: NodeId, seq: u64 },
+    /// Entry `seq` completed a node the tree does not hold.
+    Missing { node: NodeId, seq: u64 },
+    /// Stored nodes cover leaves the log does not hold.
+    Ahead { tree: u64, log: u64 },
+    /// Nodes below the lowest stored level, which the writer never stores.
+    Below { nodes: u64, level: u8 },
+}
+
+impl TreeProblem {
+    /// The problem with node `node` that entry `seq` completed with `computed`, given what the
+    /// tree stores for it.
+    pub fn of_node(node: NodeId, seq: u64, stored: Option<Hash>, computed: &Hash) -> Option<Self> {
+        match stored {
+            Some(stored) if stored == *computed => None,
+            Some(_) => Some(TreeProblem::Differs { node, seq }),
+            None => Some(TreeProblem::Missing { node, seq }),
+        }
+    }
+
+    /// The problem, once every entry's nodes matched, with a tree covering `tree` leaves
+    /// (`stored_leaves`) and holding `below` nodes under `lowest`, over a log of `log` entries.
+    pub fn of_extent(tree: u64, log: u64, below: u64, lowest: u8) -> Option<Self> {
+        if tree > log {
+            Some(TreeProblem::Ahead { tree, log })
+        } else if below > 0 {
+            Some(TreeProblem::Below {
+                nodes: below,
+                level: lowest,
+            })
+        } else {
+            None
+        }
+    }
+}
+
+impl std::fmt::Display for TreeProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TreeProblem::Differs { node, seq } => write!(
+                f,
+                "tree node (level {}, index {}) does not match entry {seq}",
+                node.level, node.index
+            ),
+            TreeProblem::Missing { node, seq } => write!(
+                f,
+                "tree node (level {}, index {}) for entry {seq} is missing",
+                node.level, node.index
+            ),
+            TreeProblem::Ahead { tree, log } => write!(
+                f,
+                "the tree covers {tree} leaves but the log holds {log} entries"
+            ),
+            TreeProblem::Below { nodes, level } => write!(
+                f,
+                "the tree holds {nodes} nodes below level {level}, which are never stored"
+            ),
+        }
+    }
+}
+
+/// The leaves a tree stored from level `lowest` up covers: its nodes at that level, whole,
+/// given the highest index stored there.
+pub fn stored_leaves(lowest: u8, highest_index: Option<u64>) -> u64 {
+    highest_index.map_or(0, |index| (index + 1) << lowest)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

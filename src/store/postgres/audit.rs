@@ -690,7 +690,7 @@ async fn stored_size(tx: &impl GenericClient) -> Result<u64, PgError> {
 /// log's end. Runs under the migrations' advisory lock, so that nodes starting together build
 /// it once (the second finds nothing left to do), and holds the head row so that no group
 /// commit appends meanwhile. Refuses a tree or a head row ahead of the log: entries were
-/// removed, and appending would hide it. Returns how many leaves it added.
+/// removed, and appending would hide it. Returns how many tree nodes it stored.
 pub async fn catch_up(pg: &Pg) -> Result<u64, PgError> {
     let mut client = pg.client().await?;
     let tx = client.transaction().await?;
@@ -716,7 +716,9 @@ pub async fn catch_up(pg: &Pg) -> Result<u64, PgError> {
     if head_seq == log.seq && head_hash != log.hash {
         return Err(PgError::HeadCorrupt("its hash is not the newest entry's"));
     }
-    if size == log.seq && head_seq == log.seq {
+    // Entries past the last whole node at the lowest stored level have no stored node yet.
+    let whole = log.seq >> STORED_FROM_LEVEL << STORED_FROM_LEVEL;
+    if size == whole && head_seq == log.seq {
         tx.commit().await?;
         return Ok(0);
     }
@@ -732,6 +734,7 @@ pub async fn catch_up(pg: &Pg) -> Result<u64, PgError> {
         .prepare(&format!("{SELECT_ENTRIES} WHERE seq > $1 ORDER BY seq"))
         .await?;
     let portal = tx.bind(&statement, &[&to_i64(size)]).await?;
+    let mut stored = 0;
     loop {
         let rows = tx.query_portal(&portal, VERIFY_CHUNK).await?;
         let mut nodes = Vec::new();
@@ -741,6 +744,7 @@ pub async fn catch_up(pg: &Pg) -> Result<u64, PgError> {
             });
         }
         insert_nodes(&tx, &nodes).await?;
+        stored += nodes.len() as u64;
         if rows.len() < VERIFY_CHUNK as usize {
             break;
         }
@@ -757,15 +761,15 @@ pub async fn catch_up(pg: &Pg) -> Result<u64, PgError> {
     )
     .await?;
     tx.commit().await?;
-    let added = frontier.size() - size;
-    if added > 1 << STORED_FROM_LEVEL {
+    if stored > 0 {
         tracing::info!(
             from = size,
             to = frontier.size(),
+            nodes = stored,
             "built the audit log's Merkle tree"
         );
     }
-    Ok(added)
+    Ok(stored)
 }
 
 /// Recomputes the chain from `from` to `to` (inclusive; 0 means the start / the head), as

@@ -293,3 +293,54 @@ async fn a_connection_killed_mid_group_fails_every_job_of_it() {
     assert_eq!(verification.entries_checked, 2);
     writer.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_sees_the_group_s_entries_in_audit_log_once_flushed() {
+    if !postgres_ready() {
+        return;
+    }
+    let (pg, _) = fresh().await;
+    let pg = Arc::new(pg);
+    let mut writer = PgWriter::start(Arc::clone(&pg));
+    let bodies = synthetic_bodies(32, 40);
+    let counts = writer
+        .run(move |tx| {
+            let bodies = bodies.clone();
+            Box::pin(async move {
+                let count = "SELECT count(*) FROM audit_log";
+                let (first, second) = bodies.split_at(20);
+                for body in first {
+                    tx.audit(body.clone());
+                }
+                let before: i64 = tx
+                    .transaction()
+                    .query_one(count, &[])
+                    .await
+                    .map_err(PgError::from)?
+                    .get(0);
+                tx.flush().await?;
+                let flushed: i64 = tx
+                    .transaction()
+                    .query_one(count, &[])
+                    .await
+                    .map_err(PgError::from)?
+                    .get(0);
+                for body in second {
+                    tx.audit(body.clone());
+                }
+                Ok::<_, PgError>((before, flushed))
+            })
+        })
+        .await
+        .expect("the group commits");
+    assert_eq!(counts, (0, 20), "pending entries are written by flush");
+    let log = read_back(&pg, 40).await;
+    assert_eq!(
+        audit::log_root(&pg).await.expect("log root"),
+        (40, merkle_root(&log))
+    );
+    assert_eq!(audit::check_stored(&pg).await.expect("check"), None);
+    let verification = audit::verify(&pg, 0, 0).await.expect("verify");
+    assert!(verification.ok(), "{:?}", verification.first_broken);
+    writer.close().await;
+}

@@ -3,7 +3,7 @@
 //! entries give SQLite's chain hashes, roots and proofs, and proofs verify with the project's
 //! verifier. Entries carry synthetic subjects (keyed hashes of generated documents) only.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use rand::rngs::StdRng;
@@ -564,4 +564,63 @@ async fn an_edited_entry_is_named_and_an_edited_head_is_refused() {
         "{refused:?}"
     );
     assert_eq!(audit::head(&pg).await.expect("head").seq, 40);
+}
+
+#[tokio::test]
+async fn a_group_notes_the_latest_check_of_each_roster_member_as_sqlite_does() {
+    if !postgres_ready() {
+        return;
+    }
+    let (pg, _) = fresh().await;
+    let bodies = synthetic_bodies(27, 4);
+    let subject = |k: usize| bodies[k].subject.expect("a subject").0.to_vec();
+    let employer = bodies[0].employer.clone();
+    let start = bodies[0].at_micros;
+    let client = pg.client().await.expect("client");
+    let insert = "INSERT INTO roster_members (employer, subject, name_tag, staff_ref, hire_date,
+                      declared_at, updated_at, last_checked_at)
+                  VALUES ($1, $2, '\\x00', 'S', '2024-01-01', 0, 0, $3)";
+    let later = start + 1_000_000;
+    for (who, k, last) in [
+        (employer.as_str(), 0, None),
+        (employer.as_str(), 1, Some(later)),
+        ("another employer", 0, None),
+    ] {
+        client
+            .execute(insert, &[&who, &subject(k), &last])
+            .await
+            .expect("a roster member");
+    }
+    let at = |k: usize, micros: i64| NewEntry {
+        at_micros: micros,
+        ..bodies[k].clone()
+    };
+    let group = vec![
+        at(0, start + 10),
+        at(1, start + 5),
+        at(0, start + 30),
+        NewEntry {
+            check_id: String::new(),
+            ..at(0, start + 50)
+        },
+        at(0, start + 20),
+        at(2, start + 40),
+    ];
+    audit::append_group(&pg, group).await.expect("append");
+    let last_checks: BTreeMap<(String, Vec<u8>), Option<i64>> = client
+        .query(
+            "SELECT employer, subject, last_checked_at FROM roster_members",
+            &[],
+        )
+        .await
+        .expect("read the roster")
+        .iter()
+        .map(|row| ((row.get(0), row.get(1)), row.get(2)))
+        .collect();
+    let expected = BTreeMap::from([
+        ((employer.clone(), subject(0)), Some(start + 30)),
+        ((employer.clone(), subject(1)), Some(later)),
+        (("another employer".to_owned(), subject(0)), None),
+    ]);
+    assert_eq!(last_checks, expected);
 }

@@ -49,6 +49,13 @@ const INSERT_ENTRIES: &str =
 const INSERT_NODES: &str = "INSERT INTO audit_tree (level, idx, hash)
      SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])";
 
+const NOTE_CHECKS: &str = "UPDATE roster_members m
+     SET last_checked_at = GREATEST(COALESCE(m.last_checked_at, c.at), c.at)
+     FROM (SELECT employer, subject, MAX(at) AS at
+           FROM unnest($1::text[], $2::bytea[], $3::bigint[]) AS u(employer, subject, at)
+           GROUP BY employer, subject) AS c
+     WHERE m.employer = c.employer AND m.subject = c.subject";
+
 const UPDATE_HEAD: &str =
     "UPDATE audit_head SET seq = $1, hash = $2, at = $3, tree_size = $4, frontier = $5
      WHERE id = 1";
@@ -125,11 +132,13 @@ impl<'c> PgTx<'c> {
         entry
     }
 
-    /// Writes the entries and tree nodes appended so far (one statement each), so that a read
-    /// of `audit_log` in this transaction sees them.
+    /// Writes the entries and tree nodes appended so far (one statement each), and notes the
+    /// checks among them on the roster members checked (SQLite's `rosters::note_check`, one
+    /// statement for all), so that a read of `audit_log` in this transaction sees them.
     pub async fn flush(&mut self) -> Result<(), PgError> {
         if !self.entries.is_empty() {
             insert_entries(&self.tx, &self.entries).await?;
+            note_checks(&self.tx, &self.entries).await?;
             self.entries.clear();
         }
         insert_nodes(&self.tx, &self.nodes).await?;
@@ -164,6 +173,37 @@ impl<'c> PgTx<'c> {
     pub async fn rollback(self) -> Result<(), PgError> {
         Ok(self.tx.rollback().await?)
     }
+}
+
+/// Keeps the last check of each roster member checked by `entries` on its row, as SQLite's
+/// `rosters::note_check` does entry by entry: a check is an entry with a check id and a
+/// subject, and a member keeps the latest time. Grouped first, since `UPDATE … FROM` applies
+/// only one of several rows that match the same member.
+async fn note_checks(tx: &impl GenericClient, entries: &[Entry]) -> Result<(), PgError> {
+    let checks: Vec<(&str, &[u8], i64)> = entries
+        .iter()
+        .filter(|e| !e.body.check_id.is_empty())
+        .filter_map(|e| {
+            let subject = e.body.subject.as_ref()?;
+            Some((
+                e.body.employer.as_str(),
+                subject.0.as_slice(),
+                e.body.at_micros,
+            ))
+        })
+        .collect();
+    if checks.is_empty() {
+        return Ok(());
+    }
+    let employers: Vec<&str> = checks.iter().map(|c| c.0).collect();
+    let subjects: Vec<&[u8]> = checks.iter().map(|c| c.1).collect();
+    let times: Vec<i64> = checks.iter().map(|c| c.2).collect();
+    tx.execute(
+        &tx.prepare_cached(NOTE_CHECKS).await?,
+        &[&employers, &subjects, &times],
+    )
+    .await?;
+    Ok(())
 }
 
 /// Tree nodes in one statement.

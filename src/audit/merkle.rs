@@ -634,4 +634,27 @@ mod tests {
         drop(nodes);
         assert!(reads < 100, "{reads} reads");
     }
+
+    #[test]
+    fn tree_problems_are_found_in_order_and_worded_for_both_backends() {
+        let node = NodeId { level: 5, index: 2 };
+        let hash = [7; 32];
+        assert_eq!(TreeProblem::of_node(node, 96, Some(hash), &hash), None);
+        assert_eq!(
+            TreeProblem::of_node(node, 96, Some([0; 32]), &hash).map(|p| p.to_string()),
+            Some("tree node (level 5, index 2) does not match entry 96".into())
+        );
+        assert_eq!(
+            TreeProblem::of_node(node, 96, None, &hash).map(|p| p.to_string()),
+            Some("tree node (level 5, index 2) for entry 96 is missing".into())
+        );
+        assert_eq!(
+            TreeProblem::of_extent(32, 20, 1, 4),
+            Some(TreeProblem::Ahead { tree: 32, log: 20 }),
+            "a tree ahead of the log is named before stray low nodes"
+        );
+        assert_eq!(TreeProblem::of_extent(16, 20, 0, 4), None);
+        assert_eq!(stored_leaves(4, None), 0);
+        assert_eq!(stored_leaves(4, Some(11)), 192);
+    }
 }

@@ -113,12 +113,15 @@ async fn two_writers_keep_every_successful_job_once_and_no_failed_one() {
     const JOBS_EACH: u64 = 20;
     let mut tasks = Vec::new();
     for submitter in 0..SUBMITTERS {
-        let writer = Arc::clone(&writers[(submitter % 2) as usize]);
+        // Half the submitters on each node: both see failed jobs among successful ones.
+        let writer = Arc::clone(&writers[(submitter * 2 / SUBMITTERS) as usize]);
         let bodies = Arc::clone(&bodies);
         tasks.push(tokio::spawn(async move {
             let mut results = Vec::new();
             for k in 0..JOBS_EACH {
-                let id = submitter * JOBS_EACH + k;
+                // Consecutive ids at each step: the jobs failing on purpose sit among successful
+                // ones in a group, not all at one position.
+                let id = k * SUBMITTERS + submitter;
                 let body = bodies[(id % bodies.len() as u64) as usize].clone();
                 results.push((id, writer.run(job(id, body)).await));
             }

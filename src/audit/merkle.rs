@@ -400,6 +400,78 @@ pub fn verify_consistency(
     Ok(())
 }
 
+/// What a check of the stored tree against the entries found first, worded the same on every
+/// backend so that their reports can be compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TreeProblem {
+    /// The stored node differs from the one recomputed when entry `seq` completed it.
+    Differs { node: NodeId, seq: u64 },
+    /// Entry `seq` completed a node the tree does not hold.
+    Missing { node: NodeId, seq: u64 },
+    /// Stored nodes cover leaves the log does not hold.
+    Ahead { tree: u64, log: u64 },
+    /// Nodes below the lowest stored level, which the writer never stores.
+    Below { nodes: u64, level: u8 },
+}
+
+impl TreeProblem {
+    /// The problem with node `node` that entry `seq` completed with `computed`, given what the
+    /// tree stores for it.
+    pub fn of_node(node: NodeId, seq: u64, stored: Option<Hash>, computed: &Hash) -> Option<Self> {
+        match stored {
+            Some(stored) if stored == *computed => None,
+            Some(_) => Some(TreeProblem::Differs { node, seq }),
+            None => Some(TreeProblem::Missing { node, seq }),
+        }
+    }
+
+    /// The problem, once every entry's nodes matched, with a tree covering `tree` leaves
+    /// (`stored_leaves`) and holding `below` nodes under `lowest`, over a log of `log` entries.
+    pub fn of_extent(tree: u64, log: u64, below: u64, lowest: u8) -> Option<Self> {
+        if tree > log {
+            Some(TreeProblem::Ahead { tree, log })
+        } else if below > 0 {
+            Some(TreeProblem::Below {
+                nodes: below,
+                level: lowest,
+            })
+        } else {
+            None
+        }
+    }
+}
+
+impl std::fmt::Display for TreeProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TreeProblem::Differs { node, seq } => write!(
+                f,
+                "tree node (level {}, index {}) does not match entry {seq}",
+                node.level, node.index
+            ),
+            TreeProblem::Missing { node, seq } => write!(
+                f,
+                "tree node (level {}, index {}) for entry {seq} is missing",
+                node.level, node.index
+            ),
+            TreeProblem::Ahead { tree, log } => write!(
+                f,
+                "the tree covers {tree} leaves but the log holds {log} entries"
+            ),
+            TreeProblem::Below { nodes, level } => write!(
+                f,
+                "the tree holds {nodes} nodes below level {level}, which are never stored"
+            ),
+        }
+    }
+}
+
+/// The leaves a tree stored from level `lowest` up covers: its nodes at that level, whole,
+/// given the highest index stored there.
+pub fn stored_leaves(lowest: u8, highest_index: Option<u64>) -> u64 {
+    highest_index.map_or(0, |index| (index + 1) << lowest)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -561,5 +633,28 @@ mod tests {
         nodes.consistency(3_000_001, size).unwrap();
         drop(nodes);
         assert!(reads < 100, "{reads} reads");
+    }
+
+    #[test]
+    fn tree_problems_are_found_in_order_and_worded_for_both_backends() {
+        let node = NodeId { level: 5, index: 2 };
+        let hash = [7; 32];
+        assert_eq!(TreeProblem::of_node(node, 96, Some(hash), &hash), None);
+        assert_eq!(
+            TreeProblem::of_node(node, 96, Some([0; 32]), &hash).map(|p| p.to_string()),
+            Some("tree node (level 5, index 2) does not match entry 96".into())
+        );
+        assert_eq!(
+            TreeProblem::of_node(node, 96, None, &hash).map(|p| p.to_string()),
+            Some("tree node (level 5, index 2) for entry 96 is missing".into())
+        );
+        assert_eq!(
+            TreeProblem::of_extent(32, 20, 1, 4),
+            Some(TreeProblem::Ahead { tree: 32, log: 20 }),
+            "a tree ahead of the log is named before stray low nodes"
+        );
+        assert_eq!(TreeProblem::of_extent(16, 20, 0, 4), None);
+        assert_eq!(stored_leaves(4, None), 0);
+        assert_eq!(stored_leaves(4, Some(11)), 192);
     }
 }

@@ -6,7 +6,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
 use super::audit_sql::{SELECT_ENTRIES, entry_from_row, from_i64, to_i64};
-use crate::audit::merkle::{Frontier, Hash, NodeId, Nodes, subtree_of_leaves};
+use crate::audit::merkle::{
+    Frontier, Hash, NodeId, Nodes, TreeProblem, stored_leaves, subtree_of_leaves,
+};
 use crate::audit::{Entry, Head, leaf_of};
 
 /// The lowest level of the tree that is stored. Storing every node cost each entry two more
@@ -67,7 +69,7 @@ fn stored_size(conn: &Connection) -> Result<u64, StoreError> {
         [STORED_FROM_LEVEL],
         |r| r.get(0),
     )?;
-    Ok(max.map_or(0, |m| (from_i64(m) + 1) << STORED_FROM_LEVEL))
+    Ok(stored_leaves(STORED_FROM_LEVEL, max.map(from_i64)))
 }
 
 /// The tree's right edge for the log ending at `head`, after adding the leaves of entries the
@@ -125,51 +127,32 @@ pub fn consistency(conn: &Connection, old: u64, new: u64) -> Result<Vec<Hash>, S
 /// is missing or differs, or stored nodes beyond the log.
 pub fn check_stored(conn: &Connection) -> Result<Option<String>, StoreError> {
     let mut frontier = Frontier::EMPTY;
-    let mut problem: Option<String> = None;
+    let mut problem: Option<TreeProblem> = None;
     let mut stmt = conn.prepare(&format!("{SELECT_ENTRIES} ORDER BY seq"))?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
         let entry = entry_from_row(row)?;
         frontier.push(leaf_of(&entry), |id, h| {
             if problem.is_none() && id.level >= STORED_FROM_LEVEL {
-                match stored_node(conn, id)? {
-                    Some(stored) if stored == *h => {}
-                    Some(_) => {
-                        problem = Some(format!(
-                            "tree node (level {}, index {}) does not match entry {}",
-                            id.level, id.index, entry.seq
-                        ));
-                    }
-                    None => {
-                        problem = Some(format!(
-                            "tree node (level {}, index {}) for entry {} is missing",
-                            id.level, id.index, entry.seq
-                        ));
-                    }
-                }
+                problem = TreeProblem::of_node(id, entry.seq, stored_node(conn, id)?, h);
             }
             Ok::<(), StoreError>(())
         })?;
     }
     if problem.is_none() {
-        let size = stored_size(conn)?;
         let below: i64 = conn.query_row(
             "SELECT COUNT(*) FROM audit_tree WHERE level < ?1",
             [STORED_FROM_LEVEL],
             |r| r.get(0),
         )?;
-        if size > frontier.size() {
-            problem = Some(format!(
-                "the tree covers {size} leaves but the log holds {} entries",
-                frontier.size()
-            ));
-        } else if below > 0 {
-            problem = Some(format!(
-                "the tree holds {below} nodes below level {STORED_FROM_LEVEL}, which are never stored"
-            ));
-        }
+        problem = TreeProblem::of_extent(
+            stored_size(conn)?,
+            frontier.size(),
+            from_i64(below),
+            STORED_FROM_LEVEL,
+        );
     }
-    Ok(problem)
+    Ok(problem.map(|p| p.to_string()))
 }
 
 pub fn entry(conn: &Connection, seq: u64) -> Result<Option<Entry>, StoreError> {

@@ -35,6 +35,7 @@ mod oversight;
 mod portal;
 mod postgres_audit;
 mod postgres_foundation;
+mod postgres_writer;
 mod privacy;
 mod probes;
 mod readme;

@@ -3,6 +3,7 @@
 //! entries give SQLite's chain hashes, roots and proofs, and proofs verify with the project's
 //! verifier. Entries carry synthetic subjects (keyed hashes of generated documents) only.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use rand::rngs::StdRng;
@@ -12,6 +13,7 @@ use safehire::audit::{Entry, NewEntry, leaf_of};
 use safehire::identity::{DocType, Document};
 use safehire::keys::Keys;
 use safehire::store::Store;
+use safehire::store::postgres::writer::PgWriter;
 use safehire::store::postgres::{Pg, PgError, PgOptions, audit};
 use safehire::synth::Generator;
 
@@ -19,7 +21,7 @@ use crate::common::postgres::{PgCluster, postgres_ready};
 use crate::common::start_time;
 
 /// A migrated database of its own and the URL for more pools ("nodes") on it.
-async fn fresh() -> (Pg, String) {
+pub(crate) async fn fresh() -> (Pg, String) {
     let db = PgCluster::shared().database().await;
     let pg = Pg::new(&PgOptions::new(db.url())).expect("pool");
     pg.migrate().await.expect("migrate");
@@ -27,7 +29,7 @@ async fn fresh() -> (Pg, String) {
 }
 
 /// `n` check entries as the check service writes them, for generated people.
-fn synthetic_bodies(seed: u64, n: usize) -> Vec<NewEntry> {
+pub(crate) fn synthetic_bodies(seed: u64, n: usize) -> Vec<NewEntry> {
     let today = start_time().date();
     let mut generator = Generator::new(seed, today);
     let keys = Keys::from_master(&[0x5a; 32]);
@@ -60,7 +62,7 @@ fn synthetic_bodies(seed: u64, n: usize) -> Vec<NewEntry> {
 }
 
 /// Every entry of the log, read back one by one.
-async fn read_back(pg: &Pg, size: u64) -> Vec<Entry> {
+pub(crate) async fn read_back(pg: &Pg, size: u64) -> Vec<Entry> {
     let mut entries = Vec::new();
     for seq in 1..=size {
         entries.push(
@@ -75,7 +77,7 @@ async fn read_back(pg: &Pg, size: u64) -> Vec<Entry> {
 }
 
 /// The root of the tree over `entries`, from `audit::merkle` alone.
-fn merkle_root(entries: &[Entry]) -> merkle::Hash {
+pub(crate) fn merkle_root(entries: &[Entry]) -> merkle::Hash {
     let mut tree = Frontier::EMPTY;
     for entry in entries {
         tree.push(leaf_of(entry), |_, _| Ok::<_, ()>(()))
@@ -162,7 +164,7 @@ async fn the_same_entries_give_sqlite_s_hashes_roots_and_proofs() {
     if !postgres_ready() {
         return;
     }
-    let (pg, _) = fresh().await;
+    let (pg, url) = fresh().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let store =
         Store::open(&dir.path().join("safehire.db"), "pg-audit-comparison").expect("open SQLite");
@@ -226,7 +228,263 @@ async fn the_same_entries_give_sqlite_s_hashes_roots_and_proofs() {
             "verify {from}..{to}"
         );
     }
+
+    for entry in [&sqlite[0], &sqlite[150], &sqlite[299]] {
+        let found = audit::check_entry(&pg, &entry.body.check_id)
+            .await
+            .expect("check entry");
+        assert_eq!(found.as_ref(), Some(entry));
+        assert_eq!(
+            found,
+            store
+                .check_entry(entry.body.check_id.clone())
+                .await
+                .expect("SQLite")
+        );
+    }
+    for unknown in ["", "no-such-check"] {
+        assert_eq!(audit::check_entry(&pg, unknown).await.expect("check"), None);
+        assert_eq!(
+            store.check_entry(unknown.into()).await.expect("SQLite"),
+            None
+        );
+    }
+
+    // Checkpoints: the first note of a size is kept, a second ignored, on both.
+    for (size, at) in [(16u64, 1i64), (100, 2), (300, 3), (100, 4)] {
+        let note = format!("checkpoint of {size} signed at {at}\n");
+        audit::save_checkpoint(&pg, size, at, &note)
+            .await
+            .expect("save");
+        store
+            .save_checkpoint(size, at, note)
+            .await
+            .expect("SQLite save");
+    }
+    // Witness names whose byte order differs from a locale's (case, accents, punctuation),
+    // one cosigning twice: the second line replaces the first. Each cosignature is audited.
+    let witnesses = [
+        "witness.example/zeta",
+        "Witness.example/Alpha",
+        "witness.example/Ärger",
+        "_w.example",
+        "witness.example/alpha",
+        "witness.example/zeta",
+    ];
+    let mut writer = PgWriter::start(Arc::new(Pg::new(&PgOptions::new(url)).expect("pool")));
+    let cosigning = synthetic_bodies(24, witnesses.len());
+    for (k, (witness, body)) in witnesses.iter().zip(cosigning).enumerate() {
+        let line = format!("— {witness} line{k}\n");
+        let entry = audit::add_cosignature(
+            &writer,
+            100,
+            witness.to_string(),
+            line.clone(),
+            body.clone(),
+        )
+        .await
+        .expect("cosign");
+        store
+            .add_cosignature(100, witness.to_string(), line, body)
+            .await
+            .expect("SQLite cosign");
+        assert_eq!(
+            Some(entry),
+            store.audit_entry(n + k as u64 + 1).await.expect("SQLite")
+        );
+    }
+    // A BTreeSet of &str orders bytewise, as SQLite's BINARY and PostgreSQL's "C" do.
+    let by_bytes: Vec<&str> = witnesses
+        .iter()
+        .copied()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let cosigned = audit::checkpoint(&pg, 100)
+        .await
+        .expect("checkpoint")
+        .expect("kept");
+    assert_eq!(cosigned.note, "checkpoint of 100 signed at 2\n");
+    let order: Vec<&str> = cosigned
+        .cosignatures
+        .iter()
+        .map(|line| line.split(' ').nth(1).unwrap_or_default())
+        .collect();
+    assert_eq!(order, by_bytes, "cosignatures in witness byte order");
+    assert!(
+        cosigned
+            .cosignatures
+            .contains(&"— witness.example/zeta line5\n".to_owned())
+    );
+    for size in [0, 16, 17, 100, 300] {
+        assert_eq!(
+            audit::checkpoint(&pg, size).await.expect("checkpoint"),
+            store.checkpoint(size).await.expect("SQLite"),
+            "checkpoint {size}"
+        );
+    }
+    for index in [0, 15, 16, 99, 100, 150, 299, 300, 10_000] {
+        assert_eq!(
+            audit::checkpoint_covering(&pg, index)
+                .await
+                .expect("covering"),
+            store.checkpoint_covering(index).await.expect("SQLite"),
+            "checkpoint covering {index}"
+        );
+    }
+    assert_eq!(
+        audit::log_root(&pg).await.expect("log root"),
+        store.log_root().await.expect("SQLite log root")
+    );
+    assert_eq!(
+        audit::verify(&pg, 0, 0).await.expect("verify"),
+        store.verify_audit(0, 0).await.expect("SQLite")
+    );
+
+    // The stored tree: sound on both, then the same two edits on both, named alike.
+    assert_eq!(audit::check_stored(&pg).await.expect("check"), None);
+    assert_eq!(store.check_audit_tree().await.expect("SQLite"), None);
+    let sqlite_db = rusqlite::Connection::open(dir.path().join("safehire.db")).expect("SQLite");
+    let client = pg.client().await.expect("client");
+    let original: Vec<u8> = client
+        .query_one(
+            "SELECT hash FROM audit_tree WHERE level = 5 AND idx = 2",
+            &[],
+        )
+        .await
+        .expect("a level-5 node")
+        .get(0);
+    let zeros = vec![0u8; 32];
+    let edits: [(&str, &str, &[u8]); 2] = [
+        (
+            "UPDATE audit_tree SET hash = $1 WHERE level = 5 AND idx = 2",
+            "UPDATE audit_tree SET hash = ?1 WHERE level = 5 AND idx = 2",
+            &zeros,
+        ),
+        (
+            "INSERT INTO audit_tree (level, idx, hash) VALUES (0, 0, $1)",
+            "INSERT INTO audit_tree (level, idx, hash) VALUES (0, 0, ?1)",
+            &zeros,
+        ),
+    ];
+    let expected = [
+        "tree node (level 5, index 2) does not match entry 96",
+        "the tree holds 1 nodes below level 4, which are never stored",
+    ];
+    for ((on_pg, on_sqlite, value), expected) in edits.into_iter().zip(expected) {
+        client.execute(on_pg, &[&value]).await.expect("edit");
+        sqlite_db.execute(on_sqlite, [value]).expect("SQLite edit");
+        let found = audit::check_stored(&pg).await.expect("check");
+        assert_eq!(found.as_deref(), Some(expected));
+        assert_eq!(found, store.check_audit_tree().await.expect("SQLite"));
+        client
+            .execute(
+                "UPDATE audit_tree SET hash = $1 WHERE level = 5 AND idx = 2",
+                &[&original],
+            )
+            .await
+            .expect("restore");
+        sqlite_db
+            .execute(
+                "UPDATE audit_tree SET hash = ?1 WHERE level = 5 AND idx = 2",
+                [&original],
+            )
+            .expect("SQLite restore");
+    }
+    writer.close().await;
     store.close().await;
+}
+
+/// Every stored node, in key order.
+async fn stored_tree(pg: &Pg) -> Vec<(i16, i64, Vec<u8>)> {
+    let client = pg.client().await.expect("client");
+    client
+        .query(
+            "SELECT level, idx, hash FROM audit_tree ORDER BY level, idx",
+            &[],
+        )
+        .await
+        .expect("read the tree")
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catch_up_rebuilds_lost_nodes_once_however_many_nodes_start() {
+    if !postgres_ready() {
+        return;
+    }
+    let (pg, url) = fresh().await;
+    let mut log = Vec::new();
+    for group in synthetic_bodies(25, 700).chunks(37) {
+        log.extend(
+            audit::append_group(&pg, group.to_vec())
+                .await
+                .expect("append"),
+        );
+    }
+    assert_eq!(audit::catch_up(&pg).await.expect("nothing to do"), 0);
+    let tree = stored_tree(&pg).await;
+    let log_root = audit::log_root(&pg).await.expect("log root");
+    assert_eq!(log_root, (700, merkle_root(&log)));
+
+    // The nodes over entries past 200 are lost: every node whose leaves reach beyond it.
+    let client = pg.client().await.expect("client");
+    let lost = client
+        .execute(
+            "DELETE FROM audit_tree WHERE (idx + 1) * (1::bigint << level) > 200",
+            &[],
+        )
+        .await
+        .expect("lose nodes");
+    assert!(lost > 0);
+    assert_eq!(
+        audit::check_stored(&pg).await.expect("check").as_deref(),
+        Some("tree node (level 4, index 12) for entry 208 is missing")
+    );
+
+    // Two nodes start at once: one rebuilds, the other finds nothing left to do.
+    let other = Pg::new(&PgOptions::new(url)).expect("second node's pool");
+    let (first, second) = tokio::join!(audit::catch_up(&pg), audit::catch_up(&other));
+    let mut added = [first.expect("catch up"), second.expect("catch up")];
+    added.sort_unstable();
+    assert_eq!(added, [0, lost], "the lost nodes, stored once");
+    assert_eq!(
+        stored_tree(&pg).await,
+        tree,
+        "the rebuilt tree is the one appends built"
+    );
+    assert_eq!(audit::check_stored(&other).await.expect("check"), None);
+    assert_eq!(audit::log_root(&other).await.expect("log root"), log_root);
+
+    // Appending goes on after it.
+    log.extend(
+        audit::append_group(&other, synthetic_bodies(26, 30))
+            .await
+            .expect("append"),
+    );
+    let verification = audit::verify(&pg, 0, 0).await.expect("verify");
+    assert!(verification.ok(), "{:?}", verification.first_broken);
+    assert_eq!(verification.root, Some(merkle_root(&log)));
+    assert_eq!(audit::check_stored(&pg).await.expect("check"), None);
+
+    // A log cut short under its tree is refused, not extended.
+    client
+        .execute("DELETE FROM audit_log WHERE seq > 600", &[])
+        .await
+        .expect("cut the log");
+    let refused = audit::catch_up(&pg).await;
+    assert!(
+        matches!(
+            refused,
+            Err(PgError::TreeAhead {
+                tree: 720,
+                log: 600
+            })
+        ),
+        "{refused:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -306,4 +564,63 @@ async fn an_edited_entry_is_named_and_an_edited_head_is_refused() {
         "{refused:?}"
     );
     assert_eq!(audit::head(&pg).await.expect("head").seq, 40);
+}
+
+#[tokio::test]
+async fn a_group_notes_the_latest_check_of_each_roster_member_as_sqlite_does() {
+    if !postgres_ready() {
+        return;
+    }
+    let (pg, _) = fresh().await;
+    let bodies = synthetic_bodies(27, 4);
+    let subject = |k: usize| bodies[k].subject.expect("a subject").0.to_vec();
+    let employer = bodies[0].employer.clone();
+    let start = bodies[0].at_micros;
+    let client = pg.client().await.expect("client");
+    let insert = "INSERT INTO roster_members (employer, subject, name_tag, staff_ref, hire_date,
+                      declared_at, updated_at, last_checked_at)
+                  VALUES ($1, $2, '\\x00', 'S', '2024-01-01', 0, 0, $3)";
+    let later = start + 1_000_000;
+    for (who, k, last) in [
+        (employer.as_str(), 0, None),
+        (employer.as_str(), 1, Some(later)),
+        ("another employer", 0, None),
+    ] {
+        client
+            .execute(insert, &[&who, &subject(k), &last])
+            .await
+            .expect("a roster member");
+    }
+    let at = |k: usize, micros: i64| NewEntry {
+        at_micros: micros,
+        ..bodies[k].clone()
+    };
+    let group = vec![
+        at(0, start + 10),
+        at(1, start + 5),
+        at(0, start + 30),
+        NewEntry {
+            check_id: String::new(),
+            ..at(0, start + 50)
+        },
+        at(0, start + 20),
+        at(2, start + 40),
+    ];
+    audit::append_group(&pg, group).await.expect("append");
+    let last_checks: BTreeMap<(String, Vec<u8>), Option<i64>> = client
+        .query(
+            "SELECT employer, subject, last_checked_at FROM roster_members",
+            &[],
+        )
+        .await
+        .expect("read the roster")
+        .iter()
+        .map(|row| ((row.get(0), row.get(1)), row.get(2)))
+        .collect();
+    let expected = BTreeMap::from([
+        ((employer.clone(), subject(0)), Some(start + 30)),
+        ((employer.clone(), subject(1)), Some(later)),
+        (("another employer".to_owned(), subject(0)), None),
+    ]);
+    assert_eq!(last_checks, expected);
 }

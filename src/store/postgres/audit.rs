@@ -1,6 +1,8 @@
-//! The audit log on PostgreSQL: group commits appended in one total order by several nodes,
-//! and the reads the SQLite log offers (head, entry, Merkle root and proofs, chain
-//! verification), giving the same results from the same entries.
+//! The audit log on PostgreSQL: group commits appended in one total order by several nodes
+//! ([`PgTx`], used by `append_group` and the writer), and what the SQLite log offers (head,
+//! entries, Merkle root and proofs, chain verification, checkpoints and cosignatures, the
+//! stored tree's check and its catch-up at start), giving the same results from the same
+//! entries.
 //!
 //! SQLite has one writer, which keeps the end of the chain in memory. Here every node writes,
 //! so the order comes from the `audit_head` row: each group commit locks it `FOR UPDATE` as its
@@ -16,16 +18,18 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 
-use deadpool_postgres::GenericClient;
+use deadpool_postgres::{GenericClient, Transaction};
 use tokio_postgres::IsolationLevel;
 use tokio_postgres::Row;
 
+use super::schema::MIGRATION_LOCK;
+use super::writer::PgWriter;
 use super::{Pg, PgError};
-use crate::audit::merkle::{self, Frontier, Hash, NodeId, Nodes};
+use crate::audit::merkle::{self, Frontier, Hash, NodeId, Nodes, TreeProblem};
 use crate::audit::{Chain, Entry, GENESIS, Head, NewEntry, Verification, Verifier, leaf_of};
 use crate::keys::SubjectKey;
 use crate::store::audit_sql::{SELECT_ENTRIES, from_i64, hash32, to_i64};
-use crate::store::tree_sql::STORED_FROM_LEVEL;
+use crate::store::tree_sql::{STORED_FROM_LEVEL, StoredCheckpoint};
 
 /// Entries a verification reads per round trip: bounded memory on a log of any length.
 const VERIFY_CHUNK: i32 = 4096;
@@ -45,6 +49,13 @@ const INSERT_ENTRIES: &str =
 const INSERT_NODES: &str = "INSERT INTO audit_tree (level, idx, hash)
      SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])";
 
+const NOTE_CHECKS: &str = "UPDATE roster_members m
+     SET last_checked_at = GREATEST(COALESCE(m.last_checked_at, c.at), c.at)
+     FROM (SELECT employer, subject, MAX(at) AS at
+           FROM unnest($1::text[], $2::bytea[], $3::bigint[]) AS u(employer, subject, at)
+           GROUP BY employer, subject) AS c
+     WHERE m.employer = c.employer AND m.subject = c.subject";
+
 const UPDATE_HEAD: &str =
     "UPDATE audit_head SET seq = $1, hash = $2, at = $3, tree_size = $4, frontier = $5
      WHERE id = 1";
@@ -57,51 +68,158 @@ pub async fn append_group(pg: &Pg, bodies: Vec<NewEntry>) -> Result<Vec<Entry>, 
         return Ok(Vec::new());
     }
     let mut client = pg.client().await?;
-    let tx = client.transaction().await?;
-    let row = tx.query_one(LOCK_HEAD, &[]).await?;
-    let mut chain = chain_from_head(
-        row.try_get(0)?,
-        row.try_get(1)?,
-        row.try_get(2)?,
-        row.try_get(3)?,
-        row.try_get(4)?,
-    )?;
-    let mut nodes = Vec::new();
-    let mut entries = Vec::with_capacity(bodies.len());
-    for body in bodies {
-        let entry = chain.append(body, |id, hash| {
-            if id.level >= STORED_FROM_LEVEL {
-                nodes.push((id, *hash));
-            }
-            Ok::<_, Infallible>(())
-        });
-        entries.push(entry.unwrap_or_else(|never| match never {}));
-    }
-    insert_entries(&tx, &entries).await?;
-    if !nodes.is_empty() {
-        let levels: Vec<i16> = nodes.iter().map(|(id, _)| i16::from(id.level)).collect();
-        let indexes: Vec<i64> = nodes.iter().map(|(id, _)| to_i64(id.index)).collect();
-        let hashes: Vec<&[u8]> = nodes.iter().map(|(_, h)| h.as_slice()).collect();
-        tx.execute(
-            &tx.prepare_cached(INSERT_NODES).await?,
-            &[&levels, &indexes, &hashes],
-        )
-        .await?;
-    }
-    let head = chain.head();
-    tx.execute(
-        &tx.prepare_cached(UPDATE_HEAD).await?,
-        &[
-            &to_i64(head.seq),
-            &head.hash.as_slice(),
-            &head.at_micros,
-            &to_i64(chain.tree().size()),
-            &frontier_bytes(&chain.tree()),
-        ],
-    )
-    .await?;
+    let mut tx = PgTx::begin(&mut client).await?;
+    let entries = bodies.into_iter().map(|body| tx.audit(body)).collect();
     tx.commit().await?;
     Ok(entries)
+}
+
+/// A group commit's transaction as its jobs see it: the head row locked by its first
+/// statement, the chain read from that row, and the entries and tree nodes appended so far.
+/// Those are kept in memory and written in one statement each ([`PgTx::flush`]) when the group
+/// ends, so a group costs the same round trips whatever its size.
+pub struct PgTx<'c> {
+    tx: Transaction<'c>,
+    chain: Chain,
+    entries: Vec<Entry>,
+    nodes: Vec<(NodeId, Hash)>,
+}
+
+impl<'c> PgTx<'c> {
+    /// Begins a transaction on `client` whose first statement locks the head row: it waits for
+    /// every other node's group commit to finish, then appends after it.
+    pub async fn begin(client: &'c mut deadpool_postgres::Client) -> Result<Self, PgError> {
+        let tx = client.transaction().await?;
+        let row = tx
+            .query_one(&tx.prepare_cached(LOCK_HEAD).await?, &[])
+            .await?;
+        let chain = chain_from_head(
+            row.try_get(0)?,
+            row.try_get(1)?,
+            row.try_get(2)?,
+            row.try_get(3)?,
+            row.try_get(4)?,
+        )?;
+        Ok(Self {
+            tx,
+            chain,
+            entries: Vec::new(),
+            nodes: Vec::new(),
+        })
+    }
+
+    /// The open transaction, for a job's own statements. Entries appended with
+    /// [`PgTx::audit`] are not in `audit_log` yet: call [`PgTx::flush`] before reading it.
+    pub fn transaction(&self) -> &Transaction<'c> {
+        &self.tx
+    }
+
+    /// Places `body` after the last entry of this transaction (or of the log) and returns it
+    /// with its sequence number and hashes; it is written when the group ends, or at the
+    /// next [`PgTx::flush`].
+    pub fn audit(&mut self, body: NewEntry) -> Entry {
+        let nodes = &mut self.nodes;
+        let entry = self
+            .chain
+            .append(body, |id, hash| {
+                if id.level >= STORED_FROM_LEVEL {
+                    nodes.push((id, *hash));
+                }
+                Ok::<_, Infallible>(())
+            })
+            .unwrap_or_else(|never| match never {});
+        self.entries.push(entry.clone());
+        entry
+    }
+
+    /// Writes the entries and tree nodes appended so far (one statement each), and notes the
+    /// checks among them on the roster members checked (SQLite's `rosters::note_check`, one
+    /// statement for all), so that a read of `audit_log` in this transaction sees them.
+    pub async fn flush(&mut self) -> Result<(), PgError> {
+        if !self.entries.is_empty() {
+            insert_entries(&self.tx, &self.entries).await?;
+            note_checks(&self.tx, &self.entries).await?;
+            self.entries.clear();
+        }
+        insert_nodes(&self.tx, &self.nodes).await?;
+        self.nodes.clear();
+        Ok(())
+    }
+
+    /// Writes what is pending, moves the head row and commits. The head row is updated even
+    /// when nothing was appended: PostgreSQL answers COMMIT in a transaction that a failed
+    /// statement aborted with a silent ROLLBACK, and this statement turns that into an error.
+    pub async fn commit(mut self) -> Result<(), PgError> {
+        self.flush().await?;
+        let head = self.chain.head();
+        let tree = self.chain.tree();
+        self.tx
+            .execute(
+                &self.tx.prepare_cached(UPDATE_HEAD).await?,
+                &[
+                    &to_i64(head.seq),
+                    &head.hash.as_slice(),
+                    &head.at_micros,
+                    &to_i64(tree.size()),
+                    &frontier_bytes(&tree),
+                ],
+            )
+            .await?;
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    /// Rolls everything back, the head row lock with it.
+    pub async fn rollback(self) -> Result<(), PgError> {
+        Ok(self.tx.rollback().await?)
+    }
+}
+
+/// Keeps the last check of each roster member checked by `entries` on its row, as SQLite's
+/// `rosters::note_check` does entry by entry: a check is an entry with a check id and a
+/// subject, and a member keeps the latest time. Grouped first, since `UPDATE … FROM` applies
+/// only one of several rows that match the same member.
+async fn note_checks(tx: &impl GenericClient, entries: &[Entry]) -> Result<(), PgError> {
+    let checks: Vec<(&str, &[u8], i64)> = entries
+        .iter()
+        .filter(|e| !e.body.check_id.is_empty())
+        .filter_map(|e| {
+            let subject = e.body.subject.as_ref()?;
+            Some((
+                e.body.employer.as_str(),
+                subject.0.as_slice(),
+                e.body.at_micros,
+            ))
+        })
+        .collect();
+    if checks.is_empty() {
+        return Ok(());
+    }
+    let employers: Vec<&str> = checks.iter().map(|c| c.0).collect();
+    let subjects: Vec<&[u8]> = checks.iter().map(|c| c.1).collect();
+    let times: Vec<i64> = checks.iter().map(|c| c.2).collect();
+    tx.execute(
+        &tx.prepare_cached(NOTE_CHECKS).await?,
+        &[&employers, &subjects, &times],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Tree nodes in one statement.
+async fn insert_nodes(tx: &impl GenericClient, nodes: &[(NodeId, Hash)]) -> Result<(), PgError> {
+    if nodes.is_empty() {
+        return Ok(());
+    }
+    let levels: Vec<i16> = nodes.iter().map(|(id, _)| i16::from(id.level)).collect();
+    let indexes: Vec<i64> = nodes.iter().map(|(id, _)| to_i64(id.index)).collect();
+    let hashes: Vec<&[u8]> = nodes.iter().map(|(_, h)| h.as_slice()).collect();
+    tx.execute(
+        &tx.prepare_cached(INSERT_NODES).await?,
+        &[&levels, &indexes, &hashes],
+    )
+    .await?;
+    Ok(())
 }
 
 /// One INSERT for the whole group (an array per column through `unnest`): a round trip and
@@ -191,6 +309,10 @@ fn chain_from_head(
 /// shows as such; the head row says where the next group goes).
 pub async fn head(pg: &Pg) -> Result<Head, PgError> {
     let client = pg.client().await?;
+    head_in(&client).await
+}
+
+async fn head_in(client: &impl GenericClient) -> Result<Head, PgError> {
     let row = client
         .query_opt(
             "SELECT seq, hash, at FROM audit_log ORDER BY seq DESC LIMIT 1",
@@ -286,6 +408,14 @@ impl Proof {
 /// they are fetched in two statements in one snapshot (stored nodes, and the entries under the
 /// lower ones, hashed as SQLite's `tree_sql` hashes them), and the second run uses them.
 async fn prove(pg: &Pg, proof: Proof) -> Result<Vec<Hash>, PgError> {
+    let mut client = pg.client().await?;
+    let tx = snapshot(&mut client).await?;
+    let hashes = prove_in(&tx, proof).await?;
+    tx.commit().await?;
+    Ok(hashes)
+}
+
+async fn prove_in(tx: &impl GenericClient, proof: Proof) -> Result<Vec<Hash>, PgError> {
     let mut wanted = Vec::new();
     proof
         .run(&mut Nodes::new(|id| {
@@ -297,34 +427,7 @@ async fn prove(pg: &Pg, proof: Proof) -> Result<Vec<Hash>, PgError> {
         .into_iter()
         .partition(|id| id.level >= STORED_FROM_LEVEL);
 
-    let mut client = pg.client().await?;
-    let tx = client
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await?;
-    let mut known: HashMap<NodeId, Hash> = HashMap::new();
-    if !stored.is_empty() {
-        let levels: Vec<i16> = stored.iter().map(|id| i16::from(id.level)).collect();
-        let indexes: Vec<i64> = stored.iter().map(|id| to_i64(id.index)).collect();
-        let rows = tx
-            .query(
-                "SELECT t.level, t.idx, t.hash FROM audit_tree t
-                 JOIN unnest($1::smallint[], $2::bigint[]) AS w(level, idx)
-                   ON t.level = w.level AND t.idx = w.idx",
-                &[&levels, &indexes],
-            )
-            .await?;
-        for row in rows {
-            let level = u8::try_from(row.try_get::<_, i16>(0)?).unwrap_or(u8::MAX);
-            let id = NodeId {
-                level,
-                index: from_i64(row.try_get(1)?),
-            };
-            known.insert(id, hash32(row.try_get(2)?));
-        }
-    }
+    let mut known = stored_nodes(tx, &stored).await?;
     if !hashed.is_empty() {
         let seqs: Vec<i64> = hashed
             .iter()
@@ -351,13 +454,362 @@ async fn prove(pg: &Pg, proof: Proof) -> Result<Vec<Hash>, PgError> {
             }
         }
     }
-    tx.commit().await?;
     proof.run(&mut Nodes::new(|id: NodeId| {
         known
             .get(&id)
             .copied()
             .ok_or(PgError::TreeIncomplete(id.level, id.index))
     }))
+}
+
+/// A read-only snapshot: every statement in it sees the same committed state.
+async fn snapshot(client: &mut deadpool_postgres::Client) -> Result<Transaction<'_>, PgError> {
+    Ok(client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?)
+}
+
+/// The stored nodes among `ids`, in one statement.
+async fn stored_nodes(
+    tx: &impl GenericClient,
+    ids: &[NodeId],
+) -> Result<HashMap<NodeId, Hash>, PgError> {
+    let mut known = HashMap::new();
+    if ids.is_empty() {
+        return Ok(known);
+    }
+    let levels: Vec<i16> = ids.iter().map(|id| i16::from(id.level)).collect();
+    let indexes: Vec<i64> = ids.iter().map(|id| to_i64(id.index)).collect();
+    let rows = tx
+        .query(
+            "SELECT t.level, t.idx, t.hash FROM audit_tree t
+             JOIN unnest($1::smallint[], $2::bigint[]) AS w(level, idx)
+               ON t.level = w.level AND t.idx = w.idx",
+            &[&levels, &indexes],
+        )
+        .await?;
+    for row in rows {
+        let level = u8::try_from(row.try_get::<_, i16>(0)?).unwrap_or(u8::MAX);
+        let id = NodeId {
+            level,
+            index: from_i64(row.try_get(1)?),
+        };
+        known.insert(id, hash32(row.try_get(2)?));
+    }
+    Ok(known)
+}
+
+/// The durable size of the log and the Merkle root over it, read in one snapshot (what a
+/// checkpoint signs).
+pub async fn log_root(pg: &Pg) -> Result<(u64, Hash), PgError> {
+    let mut client = pg.client().await?;
+    let tx = snapshot(&mut client).await?;
+    let size = head_in(&tx).await?.seq;
+    let root = prove_in(&tx, Proof::Root(size)).await?;
+    tx.commit().await?;
+    Ok((
+        size,
+        root.first().copied().unwrap_or_else(merkle::empty_root),
+    ))
+}
+
+/// The entry of the check `check_id` (its first, as SQLite's `check_entry`).
+pub async fn check_entry(pg: &Pg, check_id: &str) -> Result<Option<Entry>, PgError> {
+    if check_id.is_empty() {
+        return Ok(None);
+    }
+    let client = pg.client().await?;
+    let statement = client
+        .prepare_cached(&format!(
+            "{SELECT_ENTRIES} WHERE check_id = $1 AND check_id <> '' ORDER BY seq LIMIT 1"
+        ))
+        .await?;
+    match client.query_opt(&statement, &[&check_id]).await? {
+        Some(row) => Ok(Some(entry_from_row(&row)?)),
+        None => Ok(None),
+    }
+}
+
+/// Keeps a signed checkpoint, unless one of that size is kept already. Not audited, as on
+/// SQLite; it takes no head lock because it assigns no identity and no audit entry.
+pub async fn save_checkpoint(
+    pg: &Pg,
+    size: u64,
+    signed_at: i64,
+    note: &str,
+) -> Result<(), PgError> {
+    let client = pg.client().await?;
+    client
+        .execute(
+            "INSERT INTO audit_checkpoints (size, signed_at, note) VALUES ($1, $2, $3)
+             ON CONFLICT (size) DO NOTHING",
+            &[&to_i64(size), &signed_at, &note],
+        )
+        .await?;
+    Ok(())
+}
+
+/// The newest checkpoint (`size` 0) or the one of `size`, with its cosignatures in witness
+/// byte order (the column is `COLLATE "C"`), read in one snapshot.
+pub async fn checkpoint(pg: &Pg, size: u64) -> Result<Option<StoredCheckpoint>, PgError> {
+    let mut client = pg.client().await?;
+    let tx = snapshot(&mut client).await?;
+    let found = checkpoint_in(&tx, size).await?;
+    tx.commit().await?;
+    Ok(found)
+}
+
+/// The newest kept checkpoint, if it covers entry `index` (0-based).
+pub async fn checkpoint_covering(pg: &Pg, index: u64) -> Result<Option<StoredCheckpoint>, PgError> {
+    let mut client = pg.client().await?;
+    let tx = snapshot(&mut client).await?;
+    let size: Option<i64> = tx
+        .query_opt(
+            "SELECT size FROM audit_checkpoints WHERE size > $1 ORDER BY size DESC LIMIT 1",
+            &[&to_i64(index)],
+        )
+        .await?
+        .map(|row| row.try_get(0))
+        .transpose()?;
+    let found = match size {
+        Some(size) => checkpoint_in(&tx, from_i64(size)).await?,
+        None => None,
+    };
+    tx.commit().await?;
+    Ok(found)
+}
+
+async fn checkpoint_in(
+    tx: &impl GenericClient,
+    size: u64,
+) -> Result<Option<StoredCheckpoint>, PgError> {
+    let row = if size == 0 {
+        tx.query_opt(
+            "SELECT size, signed_at, note FROM audit_checkpoints ORDER BY size DESC LIMIT 1",
+            &[],
+        )
+        .await?
+    } else {
+        tx.query_opt(
+            "SELECT size, signed_at, note FROM audit_checkpoints WHERE size = $1",
+            &[&to_i64(size)],
+        )
+        .await?
+    };
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let size: i64 = row.try_get(0)?;
+    let cosignatures = tx
+        .query(
+            "SELECT line FROM audit_cosignatures WHERE size = $1 ORDER BY witness",
+            &[&size],
+        )
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<Vec<String>, _>>()?;
+    Ok(Some(StoredCheckpoint {
+        size: from_i64(size),
+        signed_at: row.try_get(1)?,
+        note: row.try_get(2)?,
+        cosignatures,
+    }))
+}
+
+/// Keeps (or replaces) `witness`'s cosignature of the checkpoint of `size`, and appends
+/// `audit`, in one group commit of `writer`.
+pub async fn add_cosignature(
+    writer: &PgWriter,
+    size: u64,
+    witness: String,
+    line: String,
+    audit: NewEntry,
+) -> Result<Entry, PgError> {
+    writer
+        .run(move |tx| {
+            let (witness, line, audit) = (witness.clone(), line.clone(), audit.clone());
+            Box::pin(async move {
+                tx.transaction()
+                    .execute(
+                        "INSERT INTO audit_cosignatures (size, witness, line, added_at)
+                         VALUES ($1, $2, $3, $4)
+                         ON CONFLICT (size, witness)
+                         DO UPDATE SET line = excluded.line, added_at = excluded.added_at",
+                        &[&to_i64(size), &witness, &line, &audit.at_micros],
+                    )
+                    .await?;
+                Ok(tx.audit(audit))
+            })
+        })
+        .await
+}
+
+/// Compares every stored node with the one recomputed from the entries, in one snapshot,
+/// and names the first that is missing or differs, stored nodes beyond the log, or nodes below
+/// the stored levels: the same report as SQLite's `check_stored` for the same rows.
+pub async fn check_stored(pg: &Pg) -> Result<Option<String>, PgError> {
+    let mut client = pg.client().await?;
+    let tx = snapshot(&mut client).await?;
+    let statement = tx
+        .prepare_cached(&format!("{SELECT_ENTRIES} ORDER BY seq"))
+        .await?;
+    let portal = tx.bind(&statement, &[]).await?;
+    let mut frontier = Frontier::EMPTY;
+    let mut problem = None;
+    while problem.is_none() {
+        let rows = tx.query_portal(&portal, VERIFY_CHUNK).await?;
+        let mut completed = Vec::new();
+        for row in &rows {
+            let entry = entry_from_row(row)?;
+            push_leaf(&mut frontier, &entry, |id, hash| {
+                completed.push((id, *hash, entry.seq));
+            });
+        }
+        let ids: Vec<NodeId> = completed.iter().map(|(id, _, _)| *id).collect();
+        let stored = stored_nodes(&tx, &ids).await?;
+        problem = completed.iter().find_map(|(id, hash, seq)| {
+            TreeProblem::of_node(*id, *seq, stored.get(id).copied(), hash)
+        });
+        if rows.len() < VERIFY_CHUNK as usize {
+            break;
+        }
+    }
+    if problem.is_none() {
+        let below: i64 = tx
+            .query_one(
+                "SELECT COUNT(*) FROM audit_tree WHERE level < $1",
+                &[&i16::from(STORED_FROM_LEVEL)],
+            )
+            .await?
+            .try_get(0)?;
+        problem = TreeProblem::of_extent(
+            stored_size(&tx).await?,
+            frontier.size(),
+            from_i64(below),
+            STORED_FROM_LEVEL,
+        );
+    }
+    tx.commit().await?;
+    Ok(problem.map(|p| p.to_string()))
+}
+
+/// Adds `entry`'s leaf to `frontier`, handing the completed nodes of stored levels to `keep`.
+fn push_leaf(frontier: &mut Frontier, entry: &Entry, mut keep: impl FnMut(NodeId, &Hash)) {
+    frontier
+        .push(leaf_of(entry), |id, hash| {
+            if id.level >= STORED_FROM_LEVEL {
+                keep(id, hash);
+            }
+            Ok::<_, Infallible>(())
+        })
+        .unwrap_or_else(|never| match never {});
+}
+
+/// Leaves the stored tree covers: its nodes at the lowest stored level, whole.
+async fn stored_size(tx: &impl GenericClient) -> Result<u64, PgError> {
+    let highest: Option<i64> = tx
+        .query_one(
+            "SELECT MAX(idx) FROM audit_tree WHERE level = $1",
+            &[&i16::from(STORED_FROM_LEVEL)],
+        )
+        .await?
+        .try_get(0)?;
+    Ok(merkle::stored_leaves(
+        STORED_FROM_LEVEL,
+        highest.map(from_i64),
+    ))
+}
+
+/// Brings the stored tree and the head row up to the log at a node's start, as SQLite's
+/// `tree_sql::catch_up`: the leaves of entries the tree lacks are added (a tree whose newest
+/// nodes were lost, or rows copied in without their tree), and the head row is moved to the
+/// log's end. Runs under the migrations' advisory lock, so that nodes starting together build
+/// it once (the second finds nothing left to do), and holds the head row so that no group
+/// commit appends meanwhile. Refuses a tree or a head row ahead of the log: entries were
+/// removed, and appending would hide it. Returns how many tree nodes it stored.
+pub async fn catch_up(pg: &Pg) -> Result<u64, PgError> {
+    let mut client = pg.client().await?;
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    let row = tx.query_one(LOCK_HEAD, &[]).await?;
+    let head_seq = from_i64(row.try_get(0)?);
+    let head_hash = hash32(row.try_get(1)?);
+    let log = head_in(&tx).await?;
+    let size = stored_size(&tx).await?;
+    if size > log.seq {
+        return Err(PgError::TreeAhead {
+            tree: size,
+            log: log.seq,
+        });
+    }
+    if head_seq > log.seq {
+        return Err(PgError::LogBehindHead {
+            head: head_seq,
+            log: log.seq,
+        });
+    }
+    if head_seq == log.seq && head_hash != log.hash {
+        return Err(PgError::HeadCorrupt("its hash is not the newest entry's"));
+    }
+    // Entries past the last whole node at the lowest stored level have no stored node yet.
+    let whole = log.seq >> STORED_FROM_LEVEL << STORED_FROM_LEVEL;
+    if size == whole && head_seq == log.seq {
+        tx.commit().await?;
+        return Ok(0);
+    }
+    let edge: Vec<NodeId> = merkle::right_edge(size).collect();
+    let known = stored_nodes(&tx, &edge).await?;
+    let mut frontier = Frontier::from_edge(size, |id| {
+        known
+            .get(&id)
+            .copied()
+            .ok_or(PgError::TreeIncomplete(id.level, id.index))
+    })?;
+    let statement = tx
+        .prepare(&format!("{SELECT_ENTRIES} WHERE seq > $1 ORDER BY seq"))
+        .await?;
+    let portal = tx.bind(&statement, &[&to_i64(size)]).await?;
+    let mut stored = 0;
+    loop {
+        let rows = tx.query_portal(&portal, VERIFY_CHUNK).await?;
+        let mut nodes = Vec::new();
+        for row in &rows {
+            push_leaf(&mut frontier, &entry_from_row(row)?, |id, hash| {
+                nodes.push((id, *hash));
+            });
+        }
+        insert_nodes(&tx, &nodes).await?;
+        stored += nodes.len() as u64;
+        if rows.len() < VERIFY_CHUNK as usize {
+            break;
+        }
+    }
+    tx.execute(
+        UPDATE_HEAD,
+        &[
+            &to_i64(log.seq),
+            &log.hash.as_slice(),
+            &log.at_micros,
+            &to_i64(frontier.size()),
+            &frontier_bytes(&frontier),
+        ],
+    )
+    .await?;
+    tx.commit().await?;
+    if stored > 0 {
+        tracing::info!(
+            from = size,
+            to = frontier.size(),
+            nodes = stored,
+            "built the audit log's Merkle tree"
+        );
+    }
+    Ok(stored)
 }
 
 /// Recomputes the chain from `from` to `to` (inclusive; 0 means the start / the head), as
@@ -367,12 +819,7 @@ pub async fn verify(pg: &Pg, from: u64, to: u64) -> Result<Verification, PgError
     let from = from.max(1);
     let to = if to == 0 { i64::MAX } else { to_i64(to) };
     let mut client = pg.client().await?;
-    let tx = client
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await?;
+    let tx = snapshot(&mut client).await?;
     let start_prev = if from == 1 {
         GENESIS
     } else {

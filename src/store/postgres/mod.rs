@@ -12,6 +12,7 @@
 
 pub mod audit;
 pub mod schema;
+pub mod writer;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -63,6 +64,20 @@ pub enum PgError {
     NoSuchEntry(u64),
     #[error("the audit log's Merkle tree has no node at level {0}, index {1}")]
     TreeIncomplete(u8, u64),
+    #[error(
+        "the audit log's Merkle tree holds {tree} leaves but the log only {log} entries \
+         (entries were removed from the database)"
+    )]
+    TreeAhead { tree: u64, log: u64 },
+    #[error(
+        "the audit head row is at entry {head} but the log ends at {log} (entries were \
+         removed from the database); refusing to append after it"
+    )]
+    LogBehindHead { head: u64, log: u64 },
+    #[error("the PostgreSQL writer has stopped")]
+    WriterGone,
+    #[error("the group commit holding this job failed: {0}")]
+    NotCommitted(std::sync::Arc<PgError>),
 }
 
 /// Where the database is and how to reach it.

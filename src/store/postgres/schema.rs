@@ -31,9 +31,9 @@ use deadpool_postgres::GenericClient;
 
 use super::PgError;
 
-/// The advisory lock key migrations hold, so that nodes starting together migrate one at a
-/// time (any constant; this is "safehire" in ASCII).
-const MIGRATION_LOCK: i64 = 0x7361_6665_6869_7265;
+/// The advisory lock key migrations (and the tree's catch-up) hold, so that nodes starting
+/// together migrate one at a time (any constant; this is "safehire" in ASCII).
+pub(super) const MIGRATION_LOCK: i64 = 0x7361_6665_6869_7265;
 
 const MIGRATIONS: &[&str] = &[
     // 1: the schema of SQLite migrations 1–12, and the audit head.

@@ -77,14 +77,28 @@ type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// kept or rolled back) and how to report to its caller once the commit is known.
 type Job = Box<dyn FnOnce(&mut WriteCtx<'_>) -> (bool, Completion) + Send>;
 
+/// How a job is committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// With the others of its commit, under a savepoint of its own: a failure undoes only it.
+    Guarded,
+    /// With the others, without a savepoint. A savepoint copies the original of every page the
+    /// job is the first to change since the last one (4 KiB each, in memory), and jobs that
+    /// only append — a check's entry, a batch chunk's rows — touch the same few pages job after
+    /// job: a single check copied some 28 KiB. Such a job fails only when the database does
+    /// (a full disk, an I/O error); if it does, its commit is rolled back whole and every job
+    /// in it is told so, and nothing of it was acknowledged.
+    Unguarded,
+    /// In a transaction of its own, without a savepoint: for a job that rewrites hundreds of
+    /// megabytes (publishing a large import), whose savepoint would cost as much memory; a
+    /// failure rolls the transaction back.
+    Alone,
+}
+
 /// A job and how it is committed.
 struct Queued {
     job: Job,
-    /// Runs in a transaction of its own, without a savepoint. A savepoint keeps the original of
-    /// every page the job changes (in memory, with `temp_store = MEMORY`), which for a job that
-    /// rewrites hundreds of megabytes — publishing a large import — costs as much memory;
-    /// alone, a failed job is undone by rolling the whole transaction back instead.
-    alone: bool,
+    mode: Mode,
 }
 
 /// What the writer did over its life: how well group commit gathered jobs, and how long the
@@ -144,7 +158,18 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&mut WriteCtx<'_>) -> Result<T, StoreError> + Send + 'static,
     {
-        self.submit(job, false).await
+        self.submit(job, Mode::Guarded).await
+    }
+
+    /// Like [`Writer::run`], without a savepoint, for a job that only appends and so fails
+    /// only when the database does: its failure fails its whole commit (see
+    /// [`Mode::Unguarded`]).
+    pub async fn run_unguarded<T, F>(&self, job: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut WriteCtx<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.submit(job, Mode::Unguarded).await
     }
 
     /// Like [`Writer::run`], for a job that changes a great deal: it gets a transaction of its
@@ -154,10 +179,10 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&mut WriteCtx<'_>) -> Result<T, StoreError> + Send + 'static,
     {
-        self.submit(job, true).await
+        self.submit(job, Mode::Alone).await
     }
 
-    async fn submit<T, F>(&self, job: F, alone: bool) -> Result<T, StoreError>
+    async fn submit<T, F>(&self, job: F, mode: Mode) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut WriteCtx<'_>) -> Result<T, StoreError> + Send + 'static,
@@ -174,7 +199,7 @@ impl Writer {
         self.jobs
             .as_ref()
             .ok_or(StoreError::WriterGone)?
-            .send(Queued { job, alone })
+            .send(Queued { job, mode })
             .await
             .map_err(|_| StoreError::WriterGone)?;
         result.await.map_err(|_| StoreError::NotWritten)?
@@ -209,15 +234,15 @@ fn run(
     mut queue: mpsc::Receiver<Queued>,
     mut stats: Tally,
 ) -> WriterStats {
-    let mut batch: Vec<Job> = Vec::with_capacity(MAX_JOBS_PER_COMMIT);
+    let mut batch: Vec<Queued> = Vec::with_capacity(MAX_JOBS_PER_COMMIT);
     let mut next = queue.blocking_recv();
     while let Some(first) = next.take() {
-        if first.alone {
+        if first.mode == Mode::Alone {
             commit_alone(&conn, &mut chain, first.job, &mut stats);
             next = queue.blocking_recv();
             continue;
         }
-        batch.push(first.job);
+        batch.push(first);
         next = gather(&mut queue, &mut batch);
         commit_batch(&conn, &mut chain, &mut batch, &mut stats);
         if next.is_none() {
@@ -229,14 +254,14 @@ fn run(
 
 /// Adds the queued jobs to `batch`, giving up the CPU while that brings more (see
 /// [`GATHER_YIELDS`]). Stops at a job that must run alone and returns it.
-fn gather(queue: &mut mpsc::Receiver<Queued>, batch: &mut Vec<Job>) -> Option<Queued> {
+fn gather(queue: &mut mpsc::Receiver<Queued>, batch: &mut Vec<Queued>) -> Option<Queued> {
     let mut yields = 0;
     loop {
         let before = batch.len();
         while batch.len() < MAX_JOBS_PER_COMMIT {
             match queue.try_recv() {
-                Ok(queued) if queued.alone => return Some(queued),
-                Ok(queued) => batch.push(queued.job),
+                Ok(queued) if queued.mode == Mode::Alone => return Some(queued),
+                Ok(queued) => batch.push(queued),
                 Err(_) => break,
             }
         }
@@ -255,8 +280,14 @@ fn exec(conn: &Connection, sql: &str) -> Result<(), rusqlite::Error> {
 }
 
 /// Runs a batch of jobs in one transaction. A job whose transaction could not even begin is
-/// dropped unrun, which its caller sees as `NotWritten`.
-fn commit_batch(conn: &Connection, chain: &mut Chain, batch: &mut Vec<Job>, stats: &mut Tally) {
+/// dropped unrun, which its caller sees as `NotWritten`; so are the jobs after an unguarded
+/// job that failed, once the transaction is rolled back.
+fn commit_batch(
+    conn: &Connection,
+    chain: &mut Chain,
+    batch: &mut Vec<Queued>,
+    stats: &mut Tally,
+) {
     let chain_before = *chain;
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         tracing::error!(error = %e, jobs = batch.len(), "writer could not begin a transaction");
@@ -264,7 +295,25 @@ fn commit_batch(conn: &Connection, chain: &mut Chain, batch: &mut Vec<Job>, stat
         return;
     }
     let mut completions: Vec<Completion> = Vec::with_capacity(batch.len());
-    for job in batch.drain(..) {
+    for Queued { job, mode } in batch.drain(..) {
+        if mode == Mode::Unguarded {
+            let (succeeded, completion) = job(&mut WriteCtx::new(conn, chain));
+            if succeeded {
+                completions.push(completion);
+                continue;
+            }
+            *chain = chain_before;
+            if let Err(e) = conn.execute_batch("ROLLBACK") {
+                tracing::error!(error = %e, "writer could not roll back a failed commit");
+            }
+            // The failed job reports its own error; the others, that nothing was written.
+            completion(Ok(()));
+            let why = "another job of the same commit failed without a savepoint; nothing was written";
+            for completion in completions {
+                completion(Err(StoreError::CommitFailed(why.into())));
+            }
+            return;
+        }
         if let Err(e) = exec(conn, "SAVEPOINT job") {
             tracing::error!(error = %e, "writer could not open a savepoint; job dropped");
             continue;
@@ -369,5 +418,62 @@ mod tests {
             .unwrap();
         assert_eq!(writer.run(count).await.unwrap(), 1);
         writer.close();
+    }
+
+    /// An unguarded job has no savepoint: when it fails, its whole commit goes, the jobs
+    /// before it are told that nothing was written, and the jobs after it are not run.
+    #[tokio::test]
+    async fn an_unguarded_failure_fails_its_whole_commit() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (x INTEGER)").unwrap();
+        let mut writer =
+            Arc::new(Writer::start(conn, Chain::new(Head::EMPTY, Frontier::EMPTY)).unwrap());
+        // Holds the writer while the three jobs queue, so that they share one commit.
+        let (open_gate, gate) = std::sync::mpsc::channel::<()>();
+        let held = {
+            let writer = Arc::clone(&writer);
+            tokio::spawn(async move {
+                writer
+                    .run_alone(move |_| {
+                        let _ = gate.recv_timeout(std::time::Duration::from_secs(10));
+                        Ok(())
+                    })
+                    .await
+            })
+        };
+        tokio::task::yield_now().await;
+        let insert = |x: i64, fail: bool, guarded: bool| {
+            let writer = Arc::clone(&writer);
+            tokio::spawn(async move {
+                let job = move |ctx: &mut WriteCtx<'_>| {
+                    ctx.conn.execute("INSERT INTO t VALUES (?1)", [x])?;
+                    if fail {
+                        return Err(StoreError::WriterGone);
+                    }
+                    Ok(())
+                };
+                if guarded {
+                    writer.run(job).await
+                } else {
+                    writer.run_unguarded(job).await
+                }
+            })
+        };
+        let before = insert(1, false, true);
+        tokio::task::yield_now().await;
+        let failing = insert(2, true, false);
+        tokio::task::yield_now().await;
+        let after = insert(3, false, false);
+        tokio::task::yield_now().await;
+        open_gate.send(()).unwrap();
+        held.await.unwrap().unwrap();
+        assert!(matches!(
+            before.await.unwrap(),
+            Err(StoreError::CommitFailed(_))
+        ));
+        assert!(matches!(failing.await.unwrap(), Err(StoreError::WriterGone)));
+        assert!(matches!(after.await.unwrap(), Err(StoreError::NotWritten)));
+        assert_eq!(writer.run(count).await.unwrap(), 0);
+        Arc::get_mut(&mut writer).unwrap().close();
     }
 }

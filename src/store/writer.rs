@@ -282,12 +282,7 @@ fn exec(conn: &Connection, sql: &str) -> Result<(), rusqlite::Error> {
 /// Runs a batch of jobs in one transaction. A job whose transaction could not even begin is
 /// dropped unrun, which its caller sees as `NotWritten`; so are the jobs after an unguarded
 /// job that failed, once the transaction is rolled back.
-fn commit_batch(
-    conn: &Connection,
-    chain: &mut Chain,
-    batch: &mut Vec<Queued>,
-    stats: &mut Tally,
-) {
+fn commit_batch(conn: &Connection, chain: &mut Chain, batch: &mut Vec<Queued>, stats: &mut Tally) {
     let chain_before = *chain;
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         tracing::error!(error = %e, jobs = batch.len(), "writer could not begin a transaction");
@@ -308,7 +303,8 @@ fn commit_batch(
             }
             // The failed job reports its own error; the others, that nothing was written.
             completion(Ok(()));
-            let why = "another job of the same commit failed without a savepoint; nothing was written";
+            let why =
+                "another job of the same commit failed without a savepoint; nothing was written";
             for completion in completions {
                 completion(Err(StoreError::CommitFailed(why.into())));
             }
@@ -471,7 +467,10 @@ mod tests {
             before.await.unwrap(),
             Err(StoreError::CommitFailed(_))
         ));
-        assert!(matches!(failing.await.unwrap(), Err(StoreError::WriterGone)));
+        assert!(matches!(
+            failing.await.unwrap(),
+            Err(StoreError::WriterGone)
+        ));
         assert!(matches!(after.await.unwrap(), Err(StoreError::NotWritten)));
         assert_eq!(writer.run(count).await.unwrap(), 0);
         Arc::get_mut(&mut writer).unwrap().close();

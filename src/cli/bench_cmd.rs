@@ -40,6 +40,10 @@ pub struct BenchArgs {
     /// Leave server and client unpinned (by default the server runs on core 0, this on core 1).
     #[arg(long)]
     pub no_pin: bool,
+    /// Serve with this `safehire` binary instead of this one: the same client sends the same
+    /// requests, so that two builds compare on equal terms.
+    #[arg(long, value_name = "BINARY")]
+    pub server_binary: Option<PathBuf>,
 }
 
 /// The parts of the suite.
@@ -90,6 +94,7 @@ pub async fn run(args: BenchArgs, json: bool) -> Result<u8, CliError> {
     }
     settings.pin = !args.no_pin;
     settings.work_dir = args.work_dir;
+    settings.server_binary = args.server_binary;
 
     let report = bench::run(settings, |line| eprintln!("{line}"))
         .await

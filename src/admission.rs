@@ -159,6 +159,19 @@ impl Admission {
         None
     }
 
+    /// [`Admission::admit`] for a connection just accepted: a refused one is closed at once
+    /// and its refusal audited.
+    pub async fn admit_or_close<T>(&self, tcp: T, remote: SocketAddr) -> Option<(T, Ticket)> {
+        match self.admit(remote) {
+            Ok(ticket) => Some((tcp, ticket)),
+            Err(refused) => {
+                drop(tcp);
+                self.refuse(remote, refused).await;
+                None
+            }
+        }
+    }
+
     /// Counts and audits a refused connection, folded: the first of an address and reason
     /// each minute gets its own entry, which counts those folded into it since the last (a
     /// load balancer's TCP probe fails the handshake every few seconds, and would otherwise

@@ -522,13 +522,8 @@ fn accept_loop(
                 },
                 () = ready.closed() => break,
             };
-            let ticket = match admission.admit(remote) {
-                Ok(ticket) => ticket,
-                Err(refused) => {
-                    drop(tcp);
-                    admission.refuse(remote, refused).await;
-                    continue;
-                }
+            let Some((tcp, ticket)) = admission.admit_or_close(tcp, remote).await else {
+                continue;
             };
             let _ = tcp.set_nodelay(true);
             let acceptor = acceptor.clone();

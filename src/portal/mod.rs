@@ -75,13 +75,8 @@ pub fn start(
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             };
-            let ticket = match admission.admit(remote) {
-                Ok(ticket) => ticket,
-                Err(refused) => {
-                    drop(tcp);
-                    admission.refuse(remote, refused).await;
-                    continue;
-                }
+            let Some((tcp, ticket)) = admission.admit_or_close(tcp, remote).await else {
+                continue;
             };
             let acceptor = acceptor.clone();
             let router = router.clone();

@@ -151,19 +151,22 @@ impl Store {
         }
     }
 
+    /// The running writer; `WriterGone` once the store is closed.
+    async fn writer(&self) -> Result<Arc<writer::Writer>, StoreError> {
+        self.writer
+            .read()
+            .await
+            .clone()
+            .ok_or(StoreError::WriterGone)
+    }
+
     /// Runs `job` in the writer's next group commit; resolves once it is durable.
     pub async fn write<T, F>(&self, job: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut WriteCtx<'_>) -> Result<T, StoreError> + Send + 'static,
     {
-        let writer = self
-            .writer
-            .read()
-            .await
-            .clone()
-            .ok_or(StoreError::WriterGone)?;
-        writer.run(job).await
+        self.writer().await?.run(job).await
     }
 
     /// Like [`Store::write`], without a savepoint, for a job that only appends (an audit entry,
@@ -174,13 +177,7 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut WriteCtx<'_>) -> Result<T, StoreError> + Send + 'static,
     {
-        let writer = self
-            .writer
-            .read()
-            .await
-            .clone()
-            .ok_or(StoreError::WriterGone)?;
-        writer.run_unguarded(job).await
+        self.writer().await?.run_unguarded(job).await
     }
 
     /// Like [`Store::write`], in a transaction of its own: for a job that changes so much that
@@ -191,13 +188,7 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut WriteCtx<'_>) -> Result<T, StoreError> + Send + 'static,
     {
-        let writer = self
-            .writer
-            .read()
-            .await
-            .clone()
-            .ok_or(StoreError::WriterGone)?;
-        writer.run_alone(job).await
+        self.writer().await?.run_alone(job).await
     }
 
     /// Runs `job` on a read connection, off the async threads.

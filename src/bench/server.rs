@@ -81,7 +81,7 @@ impl ServerProcess {
             // A free port for the metrics listener, so that a server already running here
             // (on the default port) does not stop the suite.
             .env("SAFEHIRE_METRICS__LISTEN", "127.0.0.1:0")
-            .env("RUST_LOG", "warn,safehire::store::writer=info")
+            .env("RUST_LOG", "warn,safehire::store::sqlite::writer=info")
             // The suite measures the server's capacity, which one organisation's share of it
             // (`limits.calls_per_second_per_org`) is meant to stay far below; the limiter
             // still runs on every call.
@@ -226,7 +226,7 @@ mod tests {
 
     #[test]
     fn reads_the_writer_line() {
-        let line = r#"{"timestamp":"2026-11-24T09:00:00Z","level":"INFO","fields":{"message":"writer stopped","commits":10,"jobs":40,"audit_entries":41,"commit_micros":2500000},"target":"safehire::store::writer"}"#;
+        let line = r#"{"timestamp":"2026-11-24T09:00:00Z","level":"INFO","fields":{"message":"writer stopped","commits":10,"jobs":40,"audit_entries":41,"commit_micros":2500000},"target":"safehire::store::sqlite::writer"}"#;
         assert_eq!(
             writer_figures(line),
             Some(WriterFigures {

@@ -28,8 +28,8 @@ use super::{Pg, PgError};
 use crate::audit::merkle::{self, Frontier, Hash, NodeId, Nodes, TreeProblem};
 use crate::audit::{Chain, Entry, GENESIS, Head, NewEntry, Verification, Verifier, leaf_of};
 use crate::keys::SubjectKey;
-use crate::store::audit_sql::{SELECT_ENTRIES, from_i64, hash32, to_i64};
-use crate::store::tree_sql::{STORED_FROM_LEVEL, StoredCheckpoint};
+use crate::store::sqlite::audit_sql::{SELECT_ENTRIES, from_i64, hash32, to_i64};
+use crate::store::sqlite::tree_sql::{STORED_FROM_LEVEL, StoredCheckpoint};
 
 /// Entries a verification reads per round trip: bounded memory on a log of any length.
 const VERIFY_CHUNK: i32 = 4096;

@@ -254,6 +254,7 @@ impl Store {
         on_backend!(self, s => s.discard_roster_upload(upload).await)
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub async fn apply_roster(
         &self,
         upload: String,
@@ -416,6 +417,7 @@ impl Store {
         on_backend!(self, s => s.walk_audit(filter, out).await)
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub async fn open_batch(
         &self,
         employer: String,

@@ -7,10 +7,14 @@
 //!   what only it can do: WAL checkpoints, `VACUUM INTO` backups, offline file checks.
 //! - `postgres/`: the PostgreSQL backend (a pool, the audit log sequenced by a locked head row,
 //!   a group-commit writer).
+//! - `tx.rs`: the transaction interface both backends implement; `units.rs`: the business rules
+//!   that need a transaction, written once over it.
 //! - this file: the facade, the error type both backends report through.
 
 pub mod postgres;
 pub mod sqlite;
+pub mod tx;
+pub mod units;
 
 use std::path::{Path, PathBuf};
 
@@ -32,6 +36,8 @@ use crate::roster::{AlertAction, ReviewResolution};
 pub enum StoreError {
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("database: {0}")]
+    Postgres(#[from] postgres::PgError),
     #[error(
         "the database was written by a newer safehire (schema {found}, this build knows {known})"
     )]

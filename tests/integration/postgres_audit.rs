@@ -12,9 +12,9 @@ use safehire::audit::merkle::{self, Frontier};
 use safehire::audit::{Entry, NewEntry, leaf_of};
 use safehire::identity::{DocType, Document};
 use safehire::keys::Keys;
-use safehire::store::Store;
 use safehire::store::postgres::writer::PgWriter;
 use safehire::store::postgres::{Pg, PgError, PgOptions, audit};
+use safehire::store::{CheckRecord, Store, units};
 use safehire::synth::Generator;
 
 use crate::common::postgres::{PgCluster, postgres_ready};
@@ -567,7 +567,7 @@ async fn an_edited_entry_is_named_and_an_edited_head_is_refused() {
 }
 
 #[tokio::test]
-async fn a_group_notes_the_latest_check_of_each_roster_member_as_sqlite_does() {
+async fn recorded_checks_note_the_latest_check_of_each_roster_member_as_sqlite_does() {
     if !postgres_ready() {
         return;
     }
@@ -606,7 +606,24 @@ async fn a_group_notes_the_latest_check_of_each_roster_member_as_sqlite_does() {
         at(0, start + 20),
         at(2, start + 40),
     ];
-    audit::append_group(&pg, group).await.expect("append");
+    let pg = Arc::new(pg);
+    let mut writer = PgWriter::start(Arc::clone(&pg));
+    for (k, entry) in group.into_iter().enumerate() {
+        // The fourth entry is not a check (it names no check id); the second names a
+        // mismatch, whose review entry repeats the check id and must not count as a check.
+        let check = CheckRecord {
+            entry,
+            name_mismatch: k == 1,
+        };
+        writer
+            .run(move |tx| {
+                let check = check.clone();
+                Box::pin(async move { units::record_check(tx, check).await })
+            })
+            .await
+            .expect("record the check");
+    }
+    writer.close().await;
     let last_checks: BTreeMap<(String, Vec<u8>), Option<i64>> = client
         .query(
             "SELECT employer, subject, last_checked_at FROM roster_members",
@@ -623,4 +640,66 @@ async fn a_group_notes_the_latest_check_of_each_roster_member_as_sqlite_does() {
         (("another employer".to_owned(), subject(0)), None),
     ]);
     assert_eq!(last_checks, expected);
+}
+
+#[tokio::test]
+async fn a_dispute_runs_the_same_rule_on_postgresql_as_on_sqlite() {
+    if !postgres_ready() {
+        return;
+    }
+    let (pg, _) = fresh().await;
+    let pg = Arc::new(pg);
+    let mut writer = PgWriter::start(Arc::clone(&pg));
+    // Entry 0 answered RECORD_FOUND, entry 1 NO_RECORD (see `synthetic_bodies`).
+    let bodies = synthetic_bodies(31, 2);
+    for entry in bodies.clone() {
+        let check = CheckRecord {
+            entry,
+            name_mismatch: false,
+        };
+        writer
+            .run(move |tx| {
+                let check = check.clone();
+                Box::pin(async move { units::record_check(tx, check).await })
+            })
+            .await
+            .expect("record the check");
+    }
+    let opened = dispute(&writer, &bodies[0], &bodies[0].check_id)
+        .await
+        .expect("a RECORD_FOUND check can be disputed")
+        .expect("the check exists");
+    assert_eq!(opened.check_id, bodies[0].check_id);
+    assert_eq!(opened.employer, bodies[0].employer);
+    assert_eq!(
+        opened.reason,
+        Some(safehire::roster::ReviewReason::Disputed)
+    );
+    let refused = dispute(&writer, &bodies[1], &bodies[1].check_id).await;
+    assert_eq!(refused, Err("NO_RECORD".to_owned()));
+    let unknown = dispute(&writer, &bodies[0], "no-such-check").await;
+    assert_eq!(unknown, Ok(None));
+    writer.close().await;
+    let opening = audit::entry(&pg, 3).await.expect("read").expect("entry 3");
+    assert_eq!(opening.body.action, units::OPEN_ACTION);
+    assert_eq!(opening.body.outcome, "DISPUTED");
+    assert_eq!(opening.body.detail, format!("review={}", opened.id));
+    assert_eq!(audit::head(&pg).await.expect("head").seq, 3);
+}
+
+/// `body`'s employer disputes its check `check_id` through the PostgreSQL writer.
+async fn dispute(
+    writer: &PgWriter,
+    body: &NewEntry,
+    check_id: &str,
+) -> Result<Option<safehire::store::ReviewRow>, String> {
+    let (employer, check_id, audit) = (body.employer.clone(), check_id.to_owned(), body.clone());
+    let at = body.at_micros + 1_000;
+    writer
+        .run(move |tx| {
+            let (employer, check_id, audit) = (employer.clone(), check_id.clone(), audit.clone());
+            Box::pin(async move { units::dispute_check(tx, employer, check_id, at, audit).await })
+        })
+        .await
+        .expect("dispute")
 }

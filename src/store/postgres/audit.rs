@@ -83,6 +83,8 @@ pub struct PgTx<'c> {
     chain: Chain,
     entries: Vec<Entry>,
     nodes: Vec<(NodeId, Hash)>,
+    /// Answered checks to count on their employers' rosters: (employer, subject, at).
+    checks: Vec<(String, SubjectKey, i64)>,
 }
 
 impl<'c> PgTx<'c> {
@@ -105,6 +107,7 @@ impl<'c> PgTx<'c> {
             chain,
             entries: Vec::new(),
             nodes: Vec::new(),
+            checks: Vec::new(),
         })
     }
 
@@ -132,14 +135,27 @@ impl<'c> PgTx<'c> {
         entry
     }
 
-    /// Writes the entries and tree nodes appended so far (one statement each), and notes the
-    /// checks among them on the roster members checked (SQLite's `rosters::note_check`, one
-    /// statement for all), so that a read of `audit_log` in this transaction sees them.
+    /// Counts an answered check on its employer's roster when the group is written (SQLite's
+    /// `WriteCtx::note_check`). Only a check's own entry is given here: the review and alert
+    /// entries that name the same check are not checks.
+    pub fn note_check(&mut self, check: &NewEntry) {
+        if let Some(subject) = check.subject.filter(|_| !check.check_id.is_empty()) {
+            self.checks
+                .push((check.employer.clone(), subject, check.at_micros));
+        }
+    }
+
+    /// Writes the entries and tree nodes appended so far (one statement each), and the checks
+    /// noted on the roster members checked (one statement for all), so that a read of
+    /// `audit_log` in this transaction sees them.
     pub async fn flush(&mut self) -> Result<(), PgError> {
         if !self.entries.is_empty() {
             insert_entries(&self.tx, &self.entries).await?;
-            note_checks(&self.tx, &self.entries).await?;
             self.entries.clear();
+        }
+        if !self.checks.is_empty() {
+            note_checks(&self.tx, &self.checks).await?;
+            self.checks.clear();
         }
         insert_nodes(&self.tx, &self.nodes).await?;
         self.nodes.clear();
@@ -175,28 +191,15 @@ impl<'c> PgTx<'c> {
     }
 }
 
-/// Keeps the last check of each roster member checked by `entries` on its row, as SQLite's
-/// `rosters::note_check` does entry by entry: a check is an entry with a check id and a
-/// subject, and a member keeps the latest time. Grouped first, since `UPDATE … FROM` applies
-/// only one of several rows that match the same member.
-async fn note_checks(tx: &impl GenericClient, entries: &[Entry]) -> Result<(), PgError> {
-    let checks: Vec<(&str, &[u8], i64)> = entries
-        .iter()
-        .filter(|e| !e.body.check_id.is_empty())
-        .filter_map(|e| {
-            let subject = e.body.subject.as_ref()?;
-            Some((
-                e.body.employer.as_str(),
-                subject.0.as_slice(),
-                e.body.at_micros,
-            ))
-        })
-        .collect();
-    if checks.is_empty() {
-        return Ok(());
-    }
-    let employers: Vec<&str> = checks.iter().map(|c| c.0).collect();
-    let subjects: Vec<&[u8]> = checks.iter().map(|c| c.1).collect();
+/// Keeps the last check of each roster member among `checks` on its row: a member keeps the
+/// latest time. Grouped first, since `UPDATE … FROM` applies only one of several rows that
+/// match the same member.
+async fn note_checks(
+    tx: &impl GenericClient,
+    checks: &[(String, SubjectKey, i64)],
+) -> Result<(), PgError> {
+    let employers: Vec<&str> = checks.iter().map(|c| c.0.as_str()).collect();
+    let subjects: Vec<&[u8]> = checks.iter().map(|c| c.1.0.as_slice()).collect();
     let times: Vec<i64> = checks.iter().map(|c| c.2).collect();
     tx.execute(
         &tx.prepare_cached(NOTE_CHECKS).await?,

@@ -12,6 +12,7 @@
 
 pub mod audit;
 pub mod schema;
+mod tx;
 pub mod writer;
 
 use std::path::{Path, PathBuf};

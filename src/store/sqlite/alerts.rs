@@ -5,11 +5,12 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::StoreError;
 use super::audit_sql::{blob32, from_i64, to_i64};
-use super::reviews;
 use super::writer::WriteCtx;
 use crate::audit::NewEntry;
 use crate::keys::{NameTag, SubjectKey};
 use crate::roster::{AlertAction, ReviewReason};
+use crate::store::tx::{NewReview, run_ready};
+use crate::store::units;
 
 /// An alert as stored, without its subject (which never leaves the server).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,16 +63,15 @@ pub fn raise_for_subject(
     let mut raised = Vec::with_capacity(members.len());
     for (employer, staff_ref, bureau, member_tag) in members {
         if NameTag(member_tag) != name_tag {
-            reviews::open(
-                ctx,
-                &employer,
+            let case = NewReview {
+                employer: employer.clone(),
                 subject,
-                ReviewReason::NeedsReview,
-                "",
-                None,
-                at_micros,
-                audit,
-            )?;
+                reason: ReviewReason::NeedsReview,
+                check_id: String::new(),
+                alert_id: None,
+                opened_at: at_micros,
+            };
+            run_ready(units::open_review(ctx, case, audit))?;
             continue;
         }
         raised.push(insert(
@@ -255,16 +255,15 @@ pub fn acknowledge(
         return Ok(None);
     }
     let review_id = if action == AlertAction::Disputed {
-        Some(reviews::open(
-            ctx,
-            &alert.employer,
+        let case = NewReview {
+            employer: alert.employer.clone(),
             subject,
-            ReviewReason::Disputed,
-            "",
-            Some(id),
-            at_micros,
-            &audit,
-        )?)
+            reason: ReviewReason::Disputed,
+            check_id: String::new(),
+            alert_id: Some(id),
+            opened_at: at_micros,
+        };
+        Some(run_ready(units::open_review(ctx, case, &audit))?)
     } else {
         None
     };

@@ -5,11 +5,11 @@
 use std::sync::LazyLock;
 
 use super::StoreError;
-use super::reviews;
 use super::writer::WriteCtx;
 use crate::audit::{Entry, NewEntry};
 use crate::check::{Outcome, Purpose};
-use crate::roster::ReviewReason;
+use crate::store::tx::run_ready;
+use crate::store::units;
 
 /// A check to record.
 #[derive(Debug, Clone)]
@@ -26,31 +26,16 @@ pub struct CheckRecord {
 pub static ANSWERED: LazyLock<String> = LazyLock::new(|| {
     format!(
         "check_id <> '' AND subject IS NOT NULL AND action <> '{}' AND outcome IN ('{}', '{}', '{}')",
-        reviews::OPEN_ACTION,
+        units::OPEN_ACTION,
         Outcome::NoRecord.label(),
         Outcome::RecordFound.label(),
         Outcome::NeedsReview.label()
     )
 });
 
-/// Appends the check's entry, counts it on the employer's roster (and opens its hidden
-/// review); returns the entry.
+/// Records a check in the writer's transaction (see [`units::record_check`]).
 pub fn record(ctx: &mut WriteCtx<'_>, check: CheckRecord) -> Result<Entry, StoreError> {
-    let entry = ctx.audit(check.entry)?;
-    ctx.note_check(&entry.body)?;
-    if let (true, Some(subject)) = (check.name_mismatch, entry.body.subject) {
-        reviews::open(
-            ctx,
-            &entry.body.employer,
-            subject,
-            ReviewReason::NeedsReview,
-            &entry.body.check_id,
-            None,
-            entry.body.at_micros,
-            &entry.body,
-        )?;
-    }
-    Ok(entry)
+    run_ready(units::record_check(ctx, check))
 }
 
 /// PRE_HIRE checks answered for `employer` since `since` (micros): the entries that carry an

@@ -27,6 +27,8 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OpenFlags};
 
 use super::StoreError;
+use super::tx::run_ready;
+use super::units;
 
 pub use alerts::{AlertRow, AlertViewer};
 pub use backup::{BackupSummary, backup_file};
@@ -46,7 +48,7 @@ use crate::check::Candidate;
 use crate::keys::{NameBinder, SubjectKey};
 use crate::org::{Enrolment, OrgStatus, Organisation};
 use crate::registry::HashedRecord;
-use crate::roster::{AlertAction, ReviewReason, ReviewResolution};
+use crate::roster::{AlertAction, ReviewResolution};
 
 /// The open database.
 pub struct SqliteStore {
@@ -524,24 +526,9 @@ impl SqliteStore {
         audit: NewEntry,
     ) -> Result<Result<Option<ReviewRow>, String>, StoreError> {
         self.write(move |ctx| {
-            let Some((subject, outcome)) = reviews::find_check(ctx.conn, &employer, &check_id)?
-            else {
-                return Ok(Ok(None));
-            };
-            if outcome != crate::check::Outcome::RecordFound.label() {
-                return Ok(Err(outcome));
-            }
-            let id = reviews::open(
-                ctx,
-                &employer,
-                subject,
-                ReviewReason::Disputed,
-                &check_id,
-                None,
-                at_micros,
-                &audit,
-            )?;
-            Ok(Ok(reviews::get(ctx.conn, id)?.map(|(review, _)| review)))
+            run_ready(units::dispute_check(
+                ctx, employer, check_id, at_micros, audit,
+            ))
         })
         .await
     }

@@ -8,6 +8,7 @@ use super::writer::WriteCtx;
 use crate::audit::NewEntry;
 use crate::keys::SubjectKey;
 use crate::roster::{ReviewReason, ReviewResolution};
+use crate::store::tx::NewReview;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReviewRow {
@@ -33,49 +34,22 @@ pub enum ReviewViewer {
     Bureau(String),
 }
 
-/// Opens a case and audits the opening with a copy of `audit`.
-#[allow(clippy::too_many_arguments)]
-pub fn open(
-    ctx: &mut WriteCtx<'_>,
-    employer: &str,
-    subject: SubjectKey,
-    reason: ReviewReason,
-    check_id: &str,
-    alert_id: Option<u64>,
-    at_micros: i64,
-    audit: &NewEntry,
-) -> Result<u64, StoreError> {
-    ctx.conn
-        .prepare_cached(
-            "INSERT INTO reviews (employer, subject, reason, check_id, alert_id, opened_at, note)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, '')",
-        )?
-        .execute(params![
-            employer,
-            subject.0.as_slice(),
-            reason.code(),
-            check_id,
-            alert_id.map(to_i64),
-            at_micros
-        ])?;
-    let id = from_i64(ctx.conn.last_insert_rowid());
-    ctx.audit(NewEntry {
-        action: OPEN_ACTION.into(),
-        employer: employer.to_string(),
-        subject: Some(subject),
-        outcome: reason.label().into(),
-        check_id: check_id.to_string(),
-        detail: match alert_id {
-            Some(alert) => format!("review={id} alert={alert}"),
-            None => format!("review={id}"),
-        },
-        ..audit.clone()
-    })?;
-    Ok(id)
+/// Inserts a case (its opening entry is the unit of work's, `units::open_review`); returns its id.
+pub fn insert(conn: &Connection, case: &NewReview) -> Result<u64, StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO reviews (employer, subject, reason, check_id, alert_id, opened_at, note)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, '')",
+    )?
+    .execute(params![
+        case.employer,
+        case.subject.0.as_slice(),
+        case.reason.code(),
+        case.check_id,
+        case.alert_id.map(to_i64),
+        case.opened_at
+    ])?;
+    Ok(from_i64(conn.last_insert_rowid()))
 }
-
-/// The action of the entry that opens a case.
-pub const OPEN_ACTION: &str = "review.open";
 
 const REVIEW_COLUMNS: &str = "r.id, r.employer, r.reason, r.check_id, r.alert_id, r.opened_at,
      r.resolution, r.resolved_at, r.resolved_by, r.note, r.subject";

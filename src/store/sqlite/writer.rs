@@ -10,7 +10,10 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
+use super::reviews::ReviewRow;
 use crate::audit::{Chain, Entry, NewEntry};
+use crate::keys::SubjectKey;
+use crate::store::tx::{NewReview, Tx};
 
 /// Most jobs committed in one transaction; bounds the latency a burst adds to its last job.
 const MAX_JOBS_PER_COMMIT: usize = 4096;
@@ -69,6 +72,36 @@ impl<'a> WriteCtx<'a> {
             super::rosters::note_check(self.conn, check)?;
         }
         Ok(())
+    }
+}
+
+/// The SQLite transaction as units of work see it: every future is ready at once, since the
+/// writer thread owns the connection.
+impl Tx for WriteCtx<'_> {
+    fn audit(&mut self, entry: NewEntry) -> impl Future<Output = Result<Entry, StoreError>> {
+        std::future::ready(WriteCtx::audit(self, entry))
+    }
+
+    fn note_check(&mut self, check: &NewEntry) -> impl Future<Output = Result<(), StoreError>> {
+        std::future::ready(WriteCtx::note_check(self, check))
+    }
+
+    fn insert_review(&mut self, case: NewReview) -> impl Future<Output = Result<u64, StoreError>> {
+        std::future::ready(super::reviews::insert(self.conn, &case))
+    }
+
+    fn review(&mut self, id: u64) -> impl Future<Output = Result<Option<ReviewRow>, StoreError>> {
+        std::future::ready(
+            super::reviews::get(self.conn, id).map(|found| found.map(|(review, _)| review)),
+        )
+    }
+
+    fn find_check(
+        &mut self,
+        employer: &str,
+        check_id: &str,
+    ) -> impl Future<Output = Result<Option<(SubjectKey, String)>, StoreError>> {
+        std::future::ready(super::reviews::find_check(self.conn, employer, check_id))
     }
 }
 

@@ -611,17 +611,7 @@ async fn recorded_checks_note_the_latest_check_of_each_roster_member_as_sqlite_d
     for (k, entry) in group.into_iter().enumerate() {
         // The fourth entry is not a check (it names no check id); the second names a
         // mismatch, whose review entry repeats the check id and must not count as a check.
-        let check = CheckRecord {
-            entry,
-            name_mismatch: k == 1,
-        };
-        writer
-            .run(move |tx| {
-                let check = check.clone();
-                Box::pin(async move { units::record_check(tx, check).await })
-            })
-            .await
-            .expect("record the check");
+        record_check(&writer, entry, k == 1).await;
     }
     writer.close().await;
     let last_checks: BTreeMap<(String, Vec<u8>), Option<i64>> = client
@@ -653,17 +643,7 @@ async fn a_dispute_runs_the_same_rule_on_postgresql_as_on_sqlite() {
     // Entry 0 answered RECORD_FOUND, entry 1 NO_RECORD (see `synthetic_bodies`).
     let bodies = synthetic_bodies(31, 2);
     for entry in bodies.clone() {
-        let check = CheckRecord {
-            entry,
-            name_mismatch: false,
-        };
-        writer
-            .run(move |tx| {
-                let check = check.clone();
-                Box::pin(async move { units::record_check(tx, check).await })
-            })
-            .await
-            .expect("record the check");
+        record_check(&writer, entry, false).await;
     }
     let opened = dispute(&writer, &bodies[0], &bodies[0].check_id)
         .await
@@ -702,4 +682,19 @@ async fn dispute(
         })
         .await
         .expect("dispute")
+}
+
+/// Records a check through the PostgreSQL writer with the unit SQLite runs too.
+async fn record_check(writer: &PgWriter, entry: NewEntry, name_mismatch: bool) {
+    let check = CheckRecord {
+        entry,
+        name_mismatch,
+    };
+    writer
+        .run(move |tx| {
+            let check = check.clone();
+            Box::pin(async move { units::record_check(tx, check).await })
+        })
+        .await
+        .expect("record the check");
 }
